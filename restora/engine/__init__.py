@@ -1,0 +1,34 @@
+"""Restora's engine: Qt-free image restoration over numpy arrays.
+
+The whole public surface used by the window, the CLI and the tests::
+
+    photo = read_image("in.jpg")                      # Photo: pixels + ICC/EXIF
+    clean = denoise(photo.pixels, sigma=None)         # None = estimate the noise
+    big   = upscale(clean, scale=2, model="lanczos")
+    fixed = inpaint(big, mask, model="telea")
+    write_image("out.png", photo.with_pixels(fixed))  # atomic, never overwrites unasked
+    imgs  = generate(model="gan.pt", seed=1, count=4)
+    default_registry().models(task="upscale")         # [ModelInfo, ...]
+
+Every task takes ``progress`` (fraction 0..1) and ``cancel`` (CancelToken) and
+raises ``Cancelled`` between tiles. User-caused problems raise ``RestoraError``
+subclasses whose message is written for people.
+"""
+from .device import DeviceInfo, resolve_device
+from .imageio import IMAGE_SUFFIXES, Photo, is_image_path, read_image, write_image
+from .jobs import (BadInputError, CancelToken, Cancelled, JobContext, ModelError, OutOfMemoryError,
+                   RestoraError, UnsafeModelError)
+from .models.base import TASKS, ModelInfo
+from .registry import Registry, default_registry, user_models_dir
+from .tasks.denoise import denoise
+from .tasks.generate import generate
+from .tasks.inpaint import inpaint, mask_to_bool
+from .tasks.noise import estimate_noise_sigma
+from .tasks.upscale import upscale
+
+__all__ = [
+    "BadInputError", "CancelToken", "Cancelled", "DeviceInfo", "IMAGE_SUFFIXES", "JobContext", "ModelError",
+    "ModelInfo", "OutOfMemoryError", "Photo", "Registry", "RestoraError", "TASKS", "UnsafeModelError",
+    "default_registry", "denoise", "estimate_noise_sigma", "generate", "inpaint", "is_image_path", "mask_to_bool",
+    "read_image", "resolve_device", "upscale", "user_models_dir", "write_image",
+]

@@ -1,0 +1,67 @@
+"""The one interface every model answers, wherever it came from.
+
+A model is described by a frozen :class:`ModelInfo` (what the registry lists and
+what the window shows) and does its work on float32 ``HxWxC`` crops in [0, 1]
+through :meth:`ImageModel.process`. Tasks decide channels, alpha and tiling;
+models never slice photos.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, asdict
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..device import DeviceInfo
+
+TASKS = ("inpaint", "denoise", "upscale", "generate")
+SOURCES = ("classical", "builtin", "user")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str                 # unique, what --model NAME takes
+    task: str                 # one of TASKS
+    source: str               # one of SOURCES
+    description: str          # one line for people
+    architecture: str         # "OpenCV Telea", "Compact", "RestoraUNet", ...
+    scale: int = 1            # output/input size; 0 = any scale (classical resize)
+    in_channels: int = 3      # 1 gray, 3 RGB
+    out_channels: int = 3
+    stochastic: bool = False  # takes a seed; different seeds give different results
+    half: bool = False        # may run in fp16 on CUDA
+    path: Optional[Path] = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["path"] = str(self.path) if self.path else None
+        return data
+
+
+class ImageModel(ABC):
+    """A model over image crops. Subclasses set ``info`` and implement ``process``."""
+
+    info: ModelInfo
+    #: Pixels of surrounding image a crop needs so its centre matches a whole-image run.
+    context_px: int = 16
+    #: Rough fp32 working memory per input pixel of a crop (bytes), to size tiles.
+    bytes_per_pixel: int = 64
+    #: Largest useful tile on the CPU (bigger tiles stop helping and cost memory).
+    max_cpu_tile: int = 1024
+
+    def prepare(self, device: DeviceInfo) -> None:
+        """Load weights onto ``device`` (cached). Classical models need nothing."""
+
+    def unload(self) -> None:
+        """Free weights; ``prepare`` loads them again."""
+
+    @abstractmethod
+    def process(self, crop: np.ndarray, **params) -> np.ndarray:
+        """Work on a float32 HxWxC crop in [0, 1] and return float32 in [0, 1].
+
+        params by task: denoise ``sigma`` (noise σ in 0..1 units) and ``bit_depth``;
+        upscale ``scale`` (only for scale-0 models); inpaint ``mask`` (float32 HxW,
+        1 = fill) and ``seed``.
+        """

@@ -1,0 +1,78 @@
+"""Restora's own trained models: safetensors under resources/models with their recipe in metadata.
+
+Each file's metadata names the network class in :mod:`.nets` and its kwargs, so the
+app builds exactly what training exported; no code is read from the file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..jobs import ModelError
+from .base import ModelInfo
+from .torch_models import TorchImageModel
+
+RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "models"
+
+
+def builtin_dir() -> Path:
+    return RESOURCES
+
+
+def read_metadata(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata() or {})
+
+
+def is_restora_file(path: Path) -> bool:
+    try:
+        return path.suffix.lower() == ".safetensors" and "restora_arch" in read_metadata(path)
+    except Exception:  # noqa: BLE001 - not ours, let spandrel have a go
+        return False
+
+
+def _run_denoise(net, x, params):
+    import torch
+
+    sigma = torch.full((x.shape[0], 1, 1, 1), float(params["sigma"]), device=x.device, dtype=x.dtype)
+    return net(x, sigma)
+
+
+def _run_upscale(net, x, _params):
+    return net(x)
+
+
+def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
+    meta = read_metadata(path)
+    try:
+        arch, config = meta["restora_arch"], json.loads(meta.get("restora_config", "{}"))
+        task, scale = meta["task"], int(meta.get("scale", "1"))
+        info = ModelInfo(name=meta.get("name", path.stem), task=task, source=source,
+                         description=meta.get("description", f"Restora {task} model"),
+                         architecture=arch, scale=scale, in_channels=int(meta.get("in_channels", "3")),
+                         out_channels=int(meta.get("out_channels", "3")), half=True, path=path)
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"{path}: Restora model file with incomplete metadata ({exc})") from exc
+    if task not in ("denoise", "upscale"):
+        raise ModelError(f"{path}: unknown task '{task}' in Restora model file")
+
+    def loader():
+        from safetensors.torch import load_file
+
+        from . import nets
+
+        net = nets.build(arch, config)
+        net.load_state_dict(load_file(str(path), device="cpu"))
+        return net
+
+    return TorchImageModel(info, loader, _run_denoise if task == "denoise" else _run_upscale,
+                           context_px=int(meta.get("context_px", "32")),
+                           bytes_per_pixel=int(meta.get("bytes_per_pixel", "1024")))
+
+
+def builtin_models() -> list[TorchImageModel]:
+    if not RESOURCES.is_dir():
+        return []
+    return [restora_model(p) for p in sorted(RESOURCES.glob("*.safetensors")) if is_restora_file(p)]

@@ -1,0 +1,234 @@
+"""Pure-torch network definitions for Restora's built-in models.
+
+No Qt, no imports from elsewhere in restora: the engine loads a safetensors
+file, reads ``restora_arch`` / ``restora_config`` from its metadata and calls
+``build(arch, config)``.
+
+Contract
+--------
+Denoisers: ``forward(x, sigma)``; x is N x C x H x W in [0, 1] (C = 1 or 3),
+sigma is N x 1 x H x W or N x 1 x 1 x 1 (broadcast) noise std in sigma/255
+units (i.e. 25/255 for "sigma 25").  Returns N x C x H x W.  Any H, W.
+
+Super-resolution: ``forward(x)``; x is N x 3 x H x W in [0, 1] and the result
+is N x 3 x sH x sW.  Any H, W.
+
+All ops are fp16-safe (no exp/large reductions) and trace/TorchScript friendly.
+``estimate_noise_sigma`` is a simple blind noise-level estimator (sigma/255
+units) the engine may use for the "blind" default.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["build", "UNetDenoiser", "GrayFromColor", "CompactSR", "MultiScaleSR",
+           "estimate_noise_sigma", "ARCHS"]
+
+
+def _pad_to(x: torch.Tensor, m: int):
+    h, w = x.shape[-2], x.shape[-1]
+    ph = (m - h % m) % m
+    pw = (m - w % m) % m
+    if ph == 0 and pw == 0:
+        return x, h, w
+    if ph < h and pw < w:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+    else:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, h, w
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int, res_scale: float = 1.0):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1)
+        self.act = nn.ReLU(inplace=True)
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.act(self.conv1(x))) * self.res_scale
+
+
+class UNetDenoiser(nn.Module):
+    """FFDNet/DRUNet-style denoiser working at reduced resolution.
+
+    pixel-unshuffle(2) of the image + the noise map -> 3-level U-Net of
+    residual blocks (1/2, 1/4, 1/8 resolution) -> pixel-shuffle -> predicted
+    noise, subtracted from the input (residual learning).
+    """
+
+    def __init__(self, in_channels: int = 3, channels: List[int] = (32, 64, 128),
+                 blocks: List[int] = (1, 1, 2), unshuffle: int = 2):
+        super().__init__()
+        self.in_channels = in_channels
+        self.r = unshuffle
+        c1, c2, c3 = channels
+        b1, b2, b3 = blocks
+        r2 = unshuffle * unshuffle
+        self.head = nn.Conv2d(in_channels * r2 + 1, c1, 3, 1, 1)
+        self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(b1)])
+        self.down1 = nn.Conv2d(c1, c2, 2, 2, 0)
+        self.enc2 = nn.Sequential(*[ResBlock(c2) for _ in range(b2)])
+        self.down2 = nn.Conv2d(c2, c3, 2, 2, 0)
+        self.body = nn.Sequential(*[ResBlock(c3) for _ in range(b3)])
+        self.up2 = nn.ConvTranspose2d(c3, c2, 2, 2, 0)
+        self.dec2 = nn.Sequential(*[ResBlock(c2) for _ in range(b2)])
+        self.up1 = nn.ConvTranspose2d(c2, c1, 2, 2, 0)
+        self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(b1)])
+        self.tail = nn.Conv2d(c1, in_channels * r2, 3, 1, 1)
+        self.mult = unshuffle * 4
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        xp, h, w = _pad_to(x, self.mult)
+        n = xp.shape[0]
+        hh, ww = xp.shape[-2] // self.r, xp.shape[-1] // self.r
+        if sigma.shape[-1] == 1 and sigma.shape[-2] == 1:
+            s = sigma.to(xp.dtype).reshape(n, 1, 1, 1).expand(n, 1, hh, ww)
+        else:
+            s, _, _ = _pad_to(sigma.to(xp.dtype), self.mult)
+            s = F.avg_pool2d(s, self.r)
+        z = F.pixel_unshuffle(xp, self.r)
+        f1 = self.enc1(self.head(torch.cat([z, s], 1)))
+        f2 = self.enc2(self.down1(f1))
+        f3 = self.body(self.down2(f2))
+        d2 = self.dec2(self.up2(f3) + f2)
+        d1 = self.dec1(self.up1(d2) + f1)
+        noise = F.pixel_shuffle(self.tail(d1), self.r)
+        out = xp - noise
+        return out[..., :h, :w]
+
+
+class GrayFromColor(nn.Module):
+    """Gray denoiser that runs a colour denoiser on the replicated channel.
+
+    The colour model is trained with a share of gray (R=G=B, channel-correlated
+    noise) samples, so one set of weights serves both.
+    """
+
+    def __init__(self, inner_arch: str = "UNetDenoiser", inner_config: Dict = None):
+        super().__init__()
+        self.in_channels = 1
+        self.net = build(inner_arch, inner_config or {})
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        y = self.net(x.expand(-1, 3, -1, -1).contiguous(), sigma)
+        return y.mean(dim=1, keepdim=True)
+
+
+class _SRTail(nn.Module):
+    """x2: conv -> PS(2).  x4: conv -> PS(2) -> ReLU -> conv -> PS(2) (the
+    second conv runs at 2x LR resolution with few output channels)."""
+
+    def __init__(self, c: int, scale: int):
+        super().__init__()
+        self.scale = scale
+        if scale == 4:
+            self.conv = nn.Conv2d(c, 4 * c, 3, 1, 1)
+            self.conv2 = nn.Conv2d(c, 12, 3, 1, 1)
+        else:
+            self.conv = nn.Conv2d(c, 3 * scale * scale, 3, 1, 1)
+            self.conv2 = None
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        if self.conv2 is not None:
+            f = F.relu(F.pixel_shuffle(self.conv(f), 2))
+            return F.pixel_shuffle(self.conv2(f), 2)
+        return F.pixel_shuffle(self.conv(f), self.scale)
+
+
+class CompactSR(nn.Module):
+    """Compact residual SR net at LR resolution, pixel-shuffle output and a
+    bicubic global skip: y = bicubic(x) + PS(tail(body(head(x))))."""
+
+    def __init__(self, scale: int = 2, channels: int = 32, blocks: int = 6):
+        super().__init__()
+        self.scale = scale
+        self.head = nn.Conv2d(3, channels, 3, 1, 1)
+        self.body = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
+        self.body_end = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.tail = _SRTail(channels, scale)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.head(x)
+        return f + self.body_end(self.body(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        base = F.interpolate(x, scale_factor=float(self.scale), mode="bicubic",
+                             align_corners=False)
+        return base + self.tail(self.features(x))
+
+
+class MultiScaleSR(nn.Module):
+    """Training-time container: one CompactSR body shared by x2 and x4 tails.
+    Exported as two CompactSR state dicts (see training/export.py)."""
+
+    def __init__(self, scales: List[int] = (2, 4), channels: int = 32, blocks: int = 6):
+        super().__init__()
+        self.scales = list(scales)
+        self.head = nn.Conv2d(3, channels, 3, 1, 1)
+        self.body = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
+        self.body_end = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.tails = nn.ModuleDict({str(s): _SRTail(channels, s) for s in scales})
+
+    def forward(self, x: torch.Tensor, scale: int = 2) -> torch.Tensor:
+        f = self.head(x)
+        f = f + self.body_end(self.body(f))
+        base = F.interpolate(x, scale_factor=float(scale), mode="bicubic",
+                             align_corners=False)
+        return base + self.tails[str(scale)](f)
+
+    def export_state(self, scale: int) -> Dict[str, torch.Tensor]:
+        sd = {}
+        for k, v in self.state_dict().items():
+            if k.startswith("tails."):
+                if k.startswith("tails.%d." % scale):
+                    sd["tail." + k[len("tails.%d." % scale):]] = v
+            else:
+                sd[k] = v
+        return sd
+
+
+ARCHS = {
+    "UNetDenoiser": UNetDenoiser,
+    "GrayFromColor": GrayFromColor,
+    "CompactSR": CompactSR,
+    "MultiScaleSR": MultiScaleSR,
+}
+
+
+def build(arch: str, config: Dict) -> nn.Module:
+    """Construct a network by class name and keyword arguments."""
+    if arch not in ARCHS:
+        raise KeyError("unknown architecture %r (known: %s)" % (arch, ", ".join(ARCHS)))
+    return ARCHS[arch](**dict(config))
+
+
+@torch.no_grad()
+def estimate_noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """Blind estimate of additive noise std (sigma/255 units), per image.
+
+    x: N x C x H x W in [0, 1].  Uses the robust MAD of the finest diagonal
+    Haar wavelet band (Donoho) computed on each channel; the median over
+    channels is returned as N x 1 x 1 x 1.  Computed in float32.
+    """
+    x = x.float()
+    n, c, h, w = x.shape
+    h2, w2 = h - h % 2, w - w % 2
+    x = x[..., :h2, :w2]
+    a = x[..., 0::2, 0::2]
+    b = x[..., 0::2, 1::2]
+    cc = x[..., 1::2, 0::2]
+    d = x[..., 1::2, 1::2]
+    hh = (a - b - cc + d) / 2.0
+    flat = hh.reshape(n, c, -1).abs()
+    # subsample very large images to keep the median cheap
+    if flat.shape[-1] > 1_000_000:
+        step = flat.shape[-1] // 1_000_000 + 1
+        flat = flat[..., ::step]
+    mad = flat.median(dim=-1).values / 0.6745
+    return mad.median(dim=1).values.reshape(n, 1, 1, 1)

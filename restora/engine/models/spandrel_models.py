@@ -1,0 +1,78 @@
+"""Community model files (.pth/.pt/.ckpt/.safetensors) through spandrel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..jobs import ModelError
+from .base import ModelInfo
+from .torch_models import TorchImageModel, load_pickled_weights
+
+_PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "Inpainting": "inpaint"}
+
+
+def read_state_dict(path: Path) -> dict:
+    """State dict of any supported file, loaded without running code from it."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path), device="cpu")
+        if suffix == ".pt":
+            import torch
+            try:  # TorchScript archives hold code in a restricted language, not Python
+                return torch.jit.load(str(path), map_location="cpu").state_dict()
+            except RuntimeError:
+                pass
+        return load_pickled_weights(path)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder error is "not a model file"
+        raise ModelError(f"{path}: not a readable model file ({str(exc).splitlines()[0][:120]})") from exc
+
+
+def describe(path: Path):
+    """Load ``path`` with spandrel on the CPU; returns the descriptor."""
+    from spandrel import ModelLoader, UnsupportedModelError
+    from spandrel.__helpers.canonicalize import canonicalize_state_dict
+
+    state_dict = canonicalize_state_dict(read_state_dict(path))
+    try:
+        return ModelLoader("cpu").load_from_state_dict(state_dict)
+    except UnsupportedModelError as exc:
+        raise ModelError(f"{path}: unrecognised model architecture (not one spandrel supports)") from exc
+    except Exception as exc:  # noqa: BLE001 - a recognised but inconsistent file
+        raise ModelError(f"{path}: model file is damaged or incomplete ({str(exc).splitlines()[0][:120]})") from exc
+
+
+def _run_image(descriptor, x, _params):
+    return descriptor(x)
+
+
+def _run_masked(descriptor, x, params):
+    import torch
+
+    mask = torch.from_numpy(params["mask"])[None, None].to(x.device)
+    return descriptor(x, (mask > 0.5).to(x.dtype))
+
+
+def spandrel_model(path: Path) -> TorchImageModel:
+    descriptor = describe(path)
+    task = _PURPOSE_TASK.get(descriptor.purpose)
+    if task is None:
+        raise ModelError(f"{path}: a {descriptor.purpose} model ({descriptor.architecture.name}); "
+                         "Restora runs upscale, restoration/denoise and inpainting models")
+    arch = descriptor.architecture.name
+    what = {"upscale": f"×{descriptor.scale} upscaling", "denoise": "restoration (denoise/deblur/JPEG)",
+            "inpaint": "inpainting"}[task]
+    info = ModelInfo(name=path.stem, task=task, source="user", description=f"{arch} {what} model from {path.name}",
+                     architecture=arch, scale=descriptor.scale, in_channels=descriptor.input_channels,
+                     out_channels=descriptor.output_channels, stochastic=False,
+                     half=bool(descriptor.supports_half), path=path)
+    holder = {"descriptor": descriptor}
+
+    def loader():
+        # The first load is the one `describe` already did; reloads read the file again.
+        return holder.pop("descriptor", None) or describe(path)
+
+    return TorchImageModel(info, loader, _run_masked if task == "inpaint" else _run_image,
+                           context_px=64 if task == "inpaint" else 32)

@@ -1,0 +1,120 @@
+"""Running torch networks: device placement, fp16 with an fp32 safety net, safe loading.
+
+Everything torch-specific that is shared by community (spandrel), built-in and
+generator models lives here, so each of those is a small class.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..device import DeviceInfo
+from ..jobs import ModelError, UnsafeModelError
+from .base import ImageModel, ModelInfo
+
+# A call receives (loaded module, NCHW input tensor, params) and returns an NCHW tensor.
+CallFn = Callable[[Any, Any, dict], Any]
+
+
+def load_pickled_weights(path: Path) -> dict:
+    """Read a .pth/.ckpt state dict without executing anything from the file.
+
+    torch's ``weights_only`` unpickler admits tensors and plain containers only; a
+    file that names any other Python global (the way malicious pickles run code)
+    is refused before that global is ever looked up.
+    """
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).split("\n")[0]
+        hint = _forbidden_global(str(exc))
+        raise UnsafeModelError(
+            f"{path}: refused to load: the file asks to run code or build Python objects"
+            f"{' (' + hint + ')' if hint else ''}, not just weights. Only load model files you trust "
+            f"converted to .safetensors") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ModelError(f"{path}: not a readable model file ({str(exc).splitlines()[0][:120]})") from exc
+    return _unwrap_state_dict(data, path)
+
+
+def _forbidden_global(message: str) -> str:
+    import re
+
+    match = re.search(r"GLOBAL ([\w.]+)", message) or re.search(r"global '?([\w.]+)", message, re.I)
+    return match.group(1) if match else ""
+
+
+def _unwrap_state_dict(data: Any, path: Path) -> dict:
+    import torch
+
+    if isinstance(data, dict):
+        for key in ("params_ema", "params", "state_dict", "model", "generator", "g_ema"):
+            inner = data.get(key)
+            if isinstance(inner, dict) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+                return inner
+        if any(isinstance(v, torch.Tensor) for v in data.values()):
+            return data
+    raise ModelError(f"{path}: holds no model weights")
+
+
+def to_tensor(crop: np.ndarray, device: DeviceInfo):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].to(device.torch_device)
+
+
+def to_numpy(tensor) -> np.ndarray:
+    return tensor[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def run_guarded(call: Callable[[], Any], device: DeviceInfo, half: bool):
+    """Run ``call`` under fp16 autocast on CUDA when allowed; redo in fp32 on NaN/Inf."""
+    import torch
+
+    with torch.inference_mode():
+        if half and device.kind == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = call()
+            if torch.isfinite(out).all():
+                return out.float()
+        return call().float()
+
+
+class TorchImageModel(ImageModel):
+    """A torch network over image crops, loaded lazily and cached on one device."""
+
+    def __init__(self, info: ModelInfo, loader: Callable[[], Any], call: CallFn, *,
+                 context_px: int = 32, bytes_per_pixel: int = 2048, max_cpu_tile: int = 768):
+        self.info = info
+        self._loader, self._call = loader, call
+        self.context_px, self.bytes_per_pixel, self.max_cpu_tile = context_px, bytes_per_pixel, max_cpu_tile
+        self._module: Any = None
+        self._device: Optional[DeviceInfo] = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._module is not None
+
+    def prepare(self, device: DeviceInfo) -> None:
+        if self._module is None:
+            self._module = self._loader()
+        if self._device != device:
+            self._module = self._module.to(device.torch_device).eval()
+            self._device = device
+
+    def unload(self) -> None:
+        self._module, self._device = None, None
+
+    def process(self, crop: np.ndarray, **params) -> np.ndarray:
+        if self._device is None:
+            raise RuntimeError("prepare() must be called before process()")
+        device = self._device
+        x = to_tensor(crop, device)
+        out = run_guarded(lambda: self._call(self._module, x, params), device, self.info.half)
+        return to_numpy(out)

@@ -1,0 +1,170 @@
+"""Every model Restora knows, listed together: classical, built-in and user files.
+
+Model objects are created on first use and cached (with their loaded weights)
+until :meth:`Registry.unload_all`. User files are the ones in the user models
+folder plus any added by path during this session.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Optional, Union
+
+from .jobs import ModelError
+from .models.base import TASKS, ImageModel, ModelInfo
+from .models.builtin import builtin_models, is_restora_file, restora_model
+from .models.classical import classical_models
+from .models.generator import TorchScriptGenerator, is_torchscript
+
+MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+AnyModel = Union[ImageModel, TorchScriptGenerator]
+TASK_VERBS = {"inpaint": "inpaint", "denoise": "denoise", "upscale": "upscale", "generate": "generate images"}
+
+
+def user_models_dir() -> Path:
+    """``$RESTORA_MODELS_DIR`` or the platform's user data folder + ``models/``."""
+    override = os.environ.get("RESTORA_MODELS_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_data_path
+
+    return user_data_path("Restora", appauthor=False) / "models"
+
+
+def is_model_path(text: str) -> bool:
+    return text.lower().endswith(MODEL_SUFFIXES) or os.sep in text or "/" in text
+
+
+def load_model_file(path: Path) -> AnyModel:
+    """Build the right model class for a user file (nothing from it is executed)."""
+    from .models.spandrel_models import spandrel_model
+
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelError(f"{path}: not a model file (expected {', '.join(MODEL_SUFFIXES)})")
+    if is_restora_file(path):
+        return restora_model(path, source="user")
+    if path.suffix.lower() == ".pt" and is_torchscript(path):
+        try:
+            return spandrel_model(path)
+        except ModelError:
+            return TorchScriptGenerator(path)
+    return spandrel_model(path)
+
+
+class Registry:
+    def __init__(self, user_dir: Optional[Path] = None, include_builtin: bool = True):
+        self.user_dir = Path(user_dir) if user_dir else user_models_dir()
+        self._lock = threading.RLock()
+        self._fixed: dict[str, AnyModel] = {m.info.name: m for m in classical_models()}
+        if include_builtin:
+            self._fixed.update({m.info.name: m for m in builtin_models()})
+        self._files: dict[Path, tuple[float, AnyModel]] = {}
+        self._extra_paths: list[Path] = []
+        #: user files that could not be read at the last listing: path → message
+        self.problems: dict[Path, str] = {}
+
+    # --- listing ---------------------------------------------------------------
+    def user_files(self) -> list[Path]:
+        found = []
+        if self.user_dir.is_dir():
+            found = sorted(p for p in self.user_dir.iterdir() if p.suffix.lower() in MODEL_SUFFIXES)
+        return found + [p for p in self._extra_paths if p not in found]
+
+    def models(self, task: Optional[str] = None) -> list[ModelInfo]:
+        """All usable models (optionally for one task): classical, built-in, then user files."""
+        with self._lock:
+            infos = [m.info for m in self._fixed.values()]
+            self.problems = {}
+            for path in self.user_files():
+                try:
+                    infos.append(self._from_file(path).info)
+                except ModelError as exc:
+                    self.problems[path] = str(exc)
+        order = {"classical": 1, "builtin": 0, "user": 2}
+        infos.sort(key=lambda i: (TASKS.index(i.task), order[i.source], i.name))
+        return [i for i in infos if task is None or i.task == task]
+
+    def default_name(self, task: str, scale: Optional[int] = None) -> Optional[str]:
+        """Best available model for a task: built-in ones first, then the classical fallback."""
+        builtins = [m.info for m in self._fixed.values() if m.info.source == "builtin" and m.info.task == task]
+        if task == "upscale" and builtins:
+            exact = [i for i in builtins if i.scale == scale]
+            bigger = sorted((i for i in builtins if scale is None or i.scale >= scale), key=lambda i: i.scale)
+            pick = exact or bigger or sorted(builtins, key=lambda i: -i.scale)
+            return pick[0].name
+        if builtins:
+            return builtins[0].name
+        return {"inpaint": "telea", "denoise": "nlm", "upscale": "lanczos"}.get(task)
+
+    # --- resolving -------------------------------------------------------------
+    def get(self, name_or_path: Optional[str], task: str, scale: Optional[int] = None) -> AnyModel:
+        """The model called ``name_or_path`` (a registry name or a file), checked against ``task``."""
+        if not name_or_path:
+            name_or_path = self.default_name(task, scale)
+            if name_or_path is None:
+                raise ModelError(f"no {task} model is available: pass --model FILE "
+                                 f"or put one in {self.user_dir}")
+        with self._lock:
+            model = self._fixed.get(name_or_path)
+            if model is None:
+                model = self._find_user(name_or_path)
+        if model.info.task != task:
+            raise ModelError(f"{model.info.name}: a {_describe_task(model.info)} model; it cannot "
+                             f"{TASK_VERBS[task]} (see `restora models` for {task} models)")
+        return model
+
+    def _find_user(self, name_or_path: str) -> AnyModel:
+        path = Path(name_or_path).expanduser()
+        if path.exists() or is_model_path(name_or_path):
+            return self._from_file(path.resolve() if path.exists() else path)
+        for candidate in self.user_files():
+            if candidate.stem == name_or_path or candidate.name == name_or_path:
+                return self._from_file(candidate)
+        raise ModelError(f"unknown model '{name_or_path}': see `restora models`, or pass a model file path")
+
+    def _from_file(self, path: Path) -> AnyModel:
+        mtime = path.stat().st_mtime if path.exists() else -1.0
+        cached = self._files.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        model = load_model_file(path)
+        self._files[path] = (mtime, model)
+        return model
+
+    def add_file(self, path: Union[str, Path]) -> ModelInfo:
+        """Check a model file and list it for this session. Raises ModelError if unusable."""
+        path = Path(path).expanduser().resolve()
+        with self._lock:
+            model = self._from_file(path)
+            if path not in self._extra_paths and path.parent != self.user_dir:
+                self._extra_paths.append(path)
+        return model.info
+
+    def unload_all(self) -> None:
+        """Drop loaded weights everywhere (they reload on next use) and free device caches."""
+        from .device import release_cached_memory
+
+        with self._lock:
+            for model in list(self._fixed.values()) + [m for _t, m in self._files.values()]:
+                model.unload()
+        release_cached_memory()
+
+
+def _describe_task(info: ModelInfo) -> str:
+    if info.task == "upscale":
+        return f"×{info.scale} upscaling" if info.scale else "upscaling"
+    return {"denoise": "denoise/restoration", "inpaint": "inpainting", "generate": "image generator"}[info.task]
+
+
+_default: Optional[Registry] = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry (user folder from platformdirs or $RESTORA_MODELS_DIR)."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default

@@ -1,0 +1,1 @@
+"""Task logic: which model, channels, alpha, tiling. One module per task."""

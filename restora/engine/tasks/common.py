@@ -1,0 +1,117 @@
+"""What every image task shares: checking input, alpha, channel adaptation, tile size."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from ..device import DeviceInfo, free_memory_bytes, resolve_device
+from ..jobs import BadInputError, CancelToken, JobContext, ProgressFn, make_context
+from ..models.base import ImageModel
+from ..registry import Registry, default_registry
+from ..tiling import MIN_TILE
+
+Crop = np.ndarray
+CropFn = Callable[[Crop], Crop]
+
+
+def as_hwc(image: np.ndarray) -> np.ndarray:
+    """Validate an engine image and return it as HxWxC (C in 1..4), uint8 or uint16."""
+    if not isinstance(image, np.ndarray):
+        raise BadInputError(f"expected an image array, got {type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise BadInputError(f"unsupported pixel type {image.dtype}: 8- or 16-bit images only")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
+        raise BadInputError(f"unsupported image shape {image.shape}: expected HxW or HxWxC with C in 1..4")
+    return image
+
+
+def restore_layout(result: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Give ``result`` the same 2-D/3-D layout the caller passed in."""
+    return result[:, :, 0] if original.ndim == 2 else result
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(colour HxWx1|3, alpha HxWx1 or None). Alpha is never fed to a colour model."""
+    if image.shape[2] in (2, 4):
+        return image[:, :, :-1], image[:, :, -1:]
+    return image, None
+
+
+def merge_alpha(color: np.ndarray, alpha: Optional[np.ndarray]) -> np.ndarray:
+    return color if alpha is None else np.ascontiguousarray(np.concatenate([color, alpha], axis=2))
+
+
+def bit_depth(image: np.ndarray) -> int:
+    return 16 if image.dtype == np.uint16 else 8
+
+
+def rgb_to_ycrcb(crop: Crop) -> Crop:
+    return cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)
+
+
+def ycrcb_to_rgb(crop: Crop) -> Crop:
+    return np.clip(cv2.cvtColor(crop, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
+
+
+def adapt_channels(model: ImageModel, photo_channels: int, fn: CropFn, *, luma_only: bool,
+                   scale: int = 1) -> CropFn:
+    """Wrap a crop function so a model with other channels works on this photo.
+
+    - colour model, gray photo: the gray plane is repeated to RGB and the result averaged back;
+    - gray model, colour photo: ``luma_only`` (upscaling) runs the model on Y and resizes the
+      chroma bicubically; otherwise (denoising, inpainting) the model runs on each channel.
+    """
+    wanted = model.info.in_channels
+    if wanted == photo_channels or wanted not in (1, 3):
+        return fn
+    if wanted == 3 and photo_channels == 1:
+        return lambda crop: fn(np.repeat(crop, 3, axis=2)).mean(axis=2, keepdims=True)
+    if luma_only:
+        def luma(crop: Crop) -> Crop:
+            ycc = rgb_to_ycrcb(crop)
+            y = fn(ycc[:, :, :1])
+            h, w = y.shape[:2]
+            chroma = cv2.resize(ycc[:, :, 1:], (w, h), interpolation=cv2.INTER_CUBIC) if scale != 1 else ycc[:, :, 1:]
+            return ycrcb_to_rgb(np.dstack([y.reshape(h, w, 1), chroma]))
+        return luma
+    return lambda crop: np.dstack([fn(crop[:, :, c:c + 1]) for c in range(crop.shape[2])])
+
+
+def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
+                height: int, width: int) -> Optional[int]:
+    """Core tile size in input pixels; ``None`` means one whole-image pass.
+
+    ``requested``: None = automatic, 0 = no tiling, N = N px tiles. Automatic sizing
+    gives a tile a share of the device's free memory, so tiles grow on big GPUs and
+    stay bounded (flat memory) on the CPU.
+    """
+    if requested == 0:
+        return None
+    if requested:
+        return max(int(requested), MIN_TILE)
+    share = 0.5 if device.kind == "cuda" else 0.25
+    side = int(math.sqrt(free_memory_bytes(device) * share / max(model.bytes_per_pixel, 1)))
+    cap = model.max_cpu_tile if device.kind == "cpu" else 2048
+    side = max(MIN_TILE * 2, min(side, cap)) // 32 * 32
+    return None if side >= max(height, width) else side
+
+
+def setup(model_name: Optional[str], task: str, device: str, registry: Optional[Registry],
+          progress: Optional[ProgressFn], cancel: Optional[CancelToken], scale: Optional[int] = None):
+    """Resolve device and model (loading it), and build the job context."""
+    ctx = make_context(progress, cancel)
+    ctx.check()
+    dev = resolve_device(device)
+    model = (registry or default_registry()).get(model_name, task, scale)
+    model.prepare(dev)
+    ctx.report(0.0)
+    return model, dev, ctx
+
+
+def job_context(progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> JobContext:
+    return make_context(progress, cancel)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..jobs import BadInputError, CancelToken, ProgressFn
+from ..registry import Registry
+from ..tiling import run_tiled
+from .common import adapt_channels, as_hwc, bit_depth, choose_tile, merge_alpha, restore_layout, setup, split_alpha
+from .noise import estimate_noise_sigma
+
+MAX_SIGMA = 100.0
+
+
+def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional[str] = None,
+            device: str = "auto", tile: Optional[int] = None, registry: Optional[Registry] = None,
+            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """Remove noise; returns a new array of the same shape and dtype.
+
+    ``sigma`` is the noise strength as a standard deviation in 0..255 units
+    (0 < σ ≤ 100); ``None`` estimates it from the photo. Alpha passes through.
+    ``tile``: None automatic, 0 whole image, N pixels. Raises ``Cancelled``.
+    """
+    pixels = as_hwc(image)
+    if sigma is None:
+        sigma = estimate_noise_sigma(pixels)
+    elif not (0 < sigma <= MAX_SIGMA):
+        raise BadInputError(f"noise strength {sigma} is out of range: use 0 < sigma <= {MAX_SIGMA:g}")
+    net, dev, ctx = setup(model, "denoise", device, registry, progress, cancel)
+    color, alpha = split_alpha(pixels)
+    params = {"sigma": max(float(sigma), 0.5) / 255.0, "bit_depth": bit_depth(pixels)}
+    fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, **params), luma_only=False)
+    out = run_tiled(color, fn, scale=1, tile=choose_tile(net, dev, tile, *color.shape[:2]),
+                    context_px=net.context_px, ctx=ctx)
+    return restore_layout(merge_alpha(out, alpha), image)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..jobs import BadInputError, CancelToken, ProgressFn
+from ..registry import Registry
+from ..tiling import from_float, iter_regions, mask_regions, to_float
+from .common import adapt_channels, as_hwc, bit_depth, choose_tile, restore_layout, setup, split_alpha
+
+
+def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """HxW bool from any mask image: any non-zero value (in any channel) means fill."""
+    if not isinstance(mask, np.ndarray) or mask.ndim not in (2, 3):
+        raise BadInputError("the mask must be an image")
+    if mask.shape[:2] != tuple(shape):
+        raise BadInputError(f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the photo "
+                            f"({shape[1]}x{shape[0]})")
+    if mask.ndim == 3:
+        # An alpha channel in a mask image: transparent pixels are never holes.
+        if mask.shape[2] in (2, 4):
+            mask = np.where(mask[:, :, -1:] > 0, mask[:, :, :-1], 0)
+        return np.any(mask > 0, axis=2)
+    return mask > 0
+
+
+def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None, seed: int = 0,
+            device: str = "auto", tile: Optional[int] = None, registry: Optional[Registry] = None,
+            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """Fill the pixels where ``mask`` is non-zero; every other pixel is returned unchanged.
+
+    Only crops around the holes are processed (with context), so a few scratches on
+    a huge photo cost little. ``seed`` is used by stochastic models.
+    """
+    pixels = as_hwc(image)
+    holes = mask_to_bool(mask, pixels.shape[:2])
+    net, dev, ctx = setup(model, "inpaint", device, registry, progress, cancel)
+    out = pixels.copy()
+    if not holes.any():
+        ctx.report(1.0)
+        return restore_layout(out, image)
+    color, alpha = split_alpha(pixels)
+    params = {"seed": int(seed), "bit_depth": bit_depth(pixels)}
+    max_side = choose_tile(net, dev, tile, *color.shape[:2]) or max(color.shape[:2])
+    max_side = max(max_side, 4 * net.context_px)
+    regions = mask_regions(holes, net.context_px, max_side)
+    result = out[:, :, :color.shape[2]]
+    for r in iter_regions(regions, ctx):
+        hole = holes[r.y0:r.y1, r.x0:r.x1]
+        hole_f = hole.astype(np.float32)
+        fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, mask=hole_f, **params),
+                            luma_only=False)
+        filled = from_float(fn(to_float(color[r.y0:r.y1, r.x0:r.x1])), color.dtype)
+        target = result[r.y0:r.y1, r.x0:r.x1]
+        target[hole] = filled.reshape(target.shape)[hole]
+    return restore_layout(out, image)

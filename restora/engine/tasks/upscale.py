@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ..jobs import BadInputError, CancelToken, ProgressFn
+from ..registry import Registry
+from ..tiling import from_float, run_tiled, to_float
+from .common import adapt_channels, as_hwc, choose_tile, merge_alpha, restore_layout, setup, split_alpha
+
+SCALES = (2, 3, 4, 8)
+
+
+def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, device: str = "auto",
+            tile: Optional[int] = None, registry: Optional[Registry] = None,
+            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """Enlarge by an integer ``scale``; returns (H*scale)x(W*scale) of the same dtype.
+
+    A fixed-scale model whose scale differs from ``scale`` runs at its own scale
+    and each tile is then resized to the requested size (area filter down,
+    Lanczos up). Alpha is upscaled on its own (bicubic), never fed to the model.
+    """
+    pixels = as_hwc(image)
+    if scale not in SCALES:
+        raise BadInputError(f"scale {scale} is not supported: use one of {', '.join(map(str, SCALES))}")
+    net, dev, ctx = setup(model, "upscale", device, registry, progress, cancel, scale=scale)
+    color, alpha = split_alpha(pixels)
+    native = net.info.scale or scale
+
+    def run(crop: np.ndarray) -> np.ndarray:
+        out = net.process(crop, scale=scale)
+        if native != scale:
+            h, w = crop.shape[:2]
+            flag = cv2.INTER_AREA if native > scale else cv2.INTER_LANCZOS4
+            out = np.clip(cv2.resize(out, (w * scale, h * scale), interpolation=flag), 0, 1)
+            out = out.reshape(h * scale, w * scale, -1)
+        return out
+
+    fn = adapt_channels(net, color.shape[2], run, luma_only=True, scale=scale)
+    out = run_tiled(color, fn, scale=scale, tile=choose_tile(net, dev, tile, *color.shape[:2]),
+                    context_px=net.context_px, ctx=ctx.sub(0.0, 0.97 if alpha is not None else 1.0))
+    if alpha is not None:
+        ctx.check()
+        h, w = alpha.shape[:2]
+        big = cv2.resize(to_float(alpha[:, :, 0]), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
+        alpha = from_float(np.clip(big, 0, 1), alpha.dtype)[:, :, None]
+        ctx.report(1.0)
+    return restore_layout(merge_alpha(out, alpha), image)

@@ -1,0 +1,194 @@
+"""Shared training utilities: data split, loading, degradations, checkpoints."""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import io
+import json
+import os
+import random
+import time
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.environ.get("RESTORA_DATA", "/work/shared/data/train")
+
+# ---------------------------------------------------------------- val split
+# Whole images held out from training (fixed, documented in training/README.md).
+VAL_COLOR = {
+    "kodak24": ["kodim04.png", "kodim08.png", "kodim12.png", "kodim16.png",
+                "kodim20.png", "kodim24.png"],
+    "mcmaster18": ["5.png", "10.png", "15.png", "18.png"],
+    "live1": ["bikes.png", "caps.png", "lighthouse2.png", "parrots.png",
+              "womanhat.png"],
+}
+GRAY_VAL_COUNT = 32  # the last 32 files (sorted) of gray400 are held out
+
+
+def load_nets():
+    path = os.path.join(ROOT, "restora", "engine", "models", "nets.py")
+    spec = importlib.util.spec_from_file_location("restora_nets", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _is_val(ds: str, fname: str) -> bool:
+    keys = VAL_COLOR.get(ds, [])
+    return fname in keys
+
+
+def list_color(split: str):
+    out = []
+    for ds in ("kodak24", "mcmaster18", "live1"):
+        for f in sorted(glob.glob(os.path.join(DATA, ds, "*"))):
+            v = _is_val(ds, os.path.basename(f))
+            if (split == "val") == v:
+                out.append(f)
+    return out
+
+
+def list_gray(split: str):
+    fs = sorted(glob.glob(os.path.join(DATA, "gray400", "*")))
+    return fs[-GRAY_VAL_COUNT:] if split == "val" else fs[:-GRAY_VAL_COUNT]
+
+
+def imread_rgb(path) -> np.ndarray:
+    im = Image.open(path)
+    return np.asarray(im.convert("RGB"))
+
+
+def imread_gray(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L"))
+
+
+def rgb_to_gray(img: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(img).convert("L"))
+
+
+# ---------------------------------------------------------------- augment
+
+def augment(*arrs, rng: random.Random):
+    k = rng.randrange(4)
+    flip = rng.random() < 0.5
+    out = []
+    for a in arrs:
+        a = np.rot90(a, k, axes=(0, 1))
+        if flip:
+            a = a[:, ::-1]
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def random_crop(img, size, rng: random.Random, align: int = 1):
+    h, w = img.shape[:2]
+    y = rng.randrange(0, (h - size) // align + 1) * align
+    x = rng.randrange(0, (w - size) // align + 1) * align
+    return img[y:y + size, x:x + size]
+
+
+def jpeg(img_u8: np.ndarray, q: int) -> np.ndarray:
+    """img_u8: HxWx3 RGB or HxW uint8."""
+    if img_u8.ndim == 3:
+        ok, buf = cv2.imencode(".jpg", img_u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(q)])
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    ok, buf = cv2.imencode(".jpg", img_u8, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+
+
+def to_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def pil_resize(img_u8: np.ndarray, w: int, h: int) -> np.ndarray:
+    """MATLAB-like bicubic (a=-0.5, antialiased) resize via PIL."""
+    return np.asarray(Image.fromarray(img_u8).resize((w, h), Image.BICUBIC))
+
+
+# ---------------------------------------------------------------- ckpt
+
+class Checkpointer:
+    def __init__(self, run_dir: str, every_s: float = 180.0):
+        self.dir = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        self.path = os.path.join(run_dir, "last.pt")
+        self.every = every_s
+        self.t_last = time.time()
+
+    def load(self):
+        if os.path.exists(self.path):
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        return None
+
+    def save(self, state: dict, force=False):
+        if not force and time.time() - self.t_last < self.every:
+            return False
+        tmp = self.path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+        self.t_last = time.time()
+        return True
+
+
+def rng_state(rng: random.Random, nrng: np.random.Generator):
+    return {"py": rng.getstate(), "np": nrng.bit_generator.state,
+            "torch": torch.get_rng_state()}
+
+
+def set_rng_state(st, rng: random.Random, nrng: np.random.Generator):
+    rng.setstate(st["py"])
+    nrng.bit_generator.state = st["np"]
+    torch.set_rng_state(st["torch"])
+
+
+def lr_at(step: int, total: int, base: float, warmup: int, final_ratio: float = 0.01):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (final_ratio + (1 - final_ratio) * 0.5 * (1 + np.cos(np.pi * p)))
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = torch.mean((a.float() - b.float()) ** 2).item()
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def charbonnier(a, b, eps=1e-3):
+    return torch.mean(torch.sqrt((a - b) ** 2 + eps * eps))
+
+
+def load_config(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class Logger:
+    def __init__(self, run_dir):
+        self.f = open(os.path.join(run_dir, "log.jsonl"), "a")
+
+    def log(self, **kw):
+        kw["time"] = time.time()
+        self.f.write(json.dumps(kw) + "\n")
+        self.f.flush()
+        print(json.dumps(kw), flush=True)
+
+
+def init_weights(model: torch.nn.Module, res_scale: float = 0.1):
+    """Kaiming init; the last conv of every residual branch is scaled down so
+    the nets start close to identity (stable with Adam at a high LR)."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            torch.nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    for name, m in model.named_modules():
+        if name.endswith("conv2") and isinstance(m, torch.nn.Conv2d):
+            m.weight.data.mul_(res_scale)
+    # output layers start small: the net starts as "no correction"
+    for name, m in model.named_modules():
+        if (name == "tail" or name.endswith("tail.conv") or name.startswith("tails.")) and isinstance(m, torch.nn.Conv2d):
+            m.weight.data.mul_(0.1)

@@ -1,0 +1,227 @@
+"""Train the Restora denoiser (colour, with a share of gray samples).
+
+    python training/train_denoise.py --config training/configs/denoise.json
+
+Re-running with the same config resumes from training/runs/<run>/last.pt.
+Uses CUDA when available (same recipe), else CPU with `threads` threads.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as C  # noqa: E402
+
+
+class DenoiseData:
+    """On-the-fly noisy/clean patch pairs.
+
+    Per sample, one of:
+      * AWGN, independent per channel (sigma ~ U[0, max])             -- 'awgn'
+      * gray image replicated to RGB, channel-correlated AWGN          -- 'gray'
+      * signal-dependent Poisson-Gaussian noise (map = its mean std)   -- 'pg'
+      * AWGN / PG followed by JPEG (q 60..95), map = sigma             -- 'jpeg'
+      * spatially correlated noise (blurred gaussian, map = its std)   -- 'corr'
+    The noisy patch is clipped to [0, 1] and quantised to 8 bit like a photo.
+    """
+
+    def __init__(self, cfg, rng: random.Random, nrng: np.random.Generator):
+        self.cfg = cfg
+        self.rng = rng
+        self.nrng = nrng
+        self.color = [C.imread_rgb(f) for f in C.list_color("train")]
+        self.gray = [C.imread_gray(f) for f in C.list_gray("train")]
+        self.mix = cfg["mix"]  # dict kind -> weight
+        self.kinds = list(self.mix)
+        self.weights = [self.mix[k] for k in self.kinds]
+
+    def sample(self, ps):
+        rng, nrng = self.rng, self.nrng
+        kind = rng.choices(self.kinds, self.weights)[0]
+        smax = self.cfg["sigma_max"] / 255.0
+        sigma = rng.uniform(0.0, smax)
+        if kind == "gray":
+            if rng.random() < 0.7:
+                img = self.gray[rng.randrange(len(self.gray))]
+            else:
+                img = C.rgb_to_gray(self.color[rng.randrange(len(self.color))])
+            img = C.augment(C.random_crop(img, ps, rng), rng=rng)[0]
+            clean = img.astype(np.float32)[..., None] / 255.0
+            noisy = clean + nrng.standard_normal(clean.shape, dtype=np.float32) * sigma
+            clean = np.repeat(clean, 3, axis=2)
+            noisy = np.repeat(noisy, 3, axis=2)
+        else:
+            img = self.color[rng.randrange(len(self.color))]
+            img = C.augment(C.random_crop(img, ps, rng), rng=rng)[0]
+            clean = img.astype(np.float32) / 255.0
+            n = nrng.standard_normal(clean.shape, dtype=np.float32)
+            if kind in ("awgn",):
+                noisy = clean + n * sigma
+            elif kind == "pg" or (kind == "jpeg" and rng.random() < 0.5):
+                # std(x) = sqrt(a*x + b^2); split sigma^2 between the two terms
+                frac = rng.uniform(0.3, 1.0)
+                mean_x = float(clean.mean()) + 1e-3
+                a = frac * sigma ** 2 / mean_x
+                b2 = (1 - frac) * sigma ** 2
+                std = np.sqrt(a * clean + b2).astype(np.float32)
+                if rng.random() < 0.5:  # luminance-dominated (shared across channels)
+                    n = 0.6 * n + 0.8 * n[..., :1]
+                noisy = clean + n * std
+                sigma = float(std.mean())
+            elif kind == "corr":
+                import cv2
+                k = rng.uniform(0.4, 0.9)
+                nb = cv2.GaussianBlur(n, (0, 0), k)
+                nb = nb / (nb.std() + 1e-6)
+                noisy = clean + nb * sigma
+            else:  # jpeg after AWGN
+                noisy = clean + n * sigma
+            if kind == "jpeg":
+                q = rng.randint(60, 95)
+                noisy = C.jpeg(C.to_u8(noisy), q).astype(np.float32) / 255.0
+        noisy = C.to_u8(noisy).astype(np.float32) / 255.0
+        return clean, noisy, sigma
+
+    def batch(self, bs, ps):
+        cl, no, sg = [], [], []
+        for _ in range(bs):
+            c, n, s = self.sample(ps)
+            cl.append(c)
+            no.append(n)
+            sg.append(s)
+        cl = torch.from_numpy(np.stack(cl)).permute(0, 3, 1, 2).contiguous()
+        no = torch.from_numpy(np.stack(no)).permute(0, 3, 1, 2).contiguous()
+        sg = torch.tensor(sg, dtype=torch.float32).view(-1, 1, 1, 1)
+        return cl, no, sg
+
+
+def make_val(cfg, crop=256):
+    """Fixed validation tensors: centre crops of the held-out colour images with
+    AWGN sigma=25 (seeded), plus gray versions."""
+    g = np.random.default_rng(1234)
+    cl, no = [], []
+    for f in C.list_color("val"):
+        im = C.imread_rgb(f)
+        h, w = im.shape[:2]
+        y, x = (h - crop) // 2, (w - crop) // 2
+        c = im[y:y + crop, x:x + crop].astype(np.float32) / 255.0
+        n = C.to_u8(c + g.standard_normal(c.shape).astype(np.float32) * 25 / 255) / 255.0
+        cl.append(c)
+        no.append(n.astype(np.float32))
+    cl = torch.from_numpy(np.stack(cl)).permute(0, 3, 1, 2).contiguous()
+    no = torch.from_numpy(np.stack(no)).permute(0, 3, 1, 2).contiguous()
+    gcl = cl.mean(1, keepdim=True)
+    gno = torch.from_numpy(C.to_u8((gcl + torch.from_numpy(
+        g.standard_normal(gcl.shape).astype(np.float32)) * 25 / 255).numpy()) / 255.0).float()
+    return cl, no, gcl, gno
+
+
+@torch.no_grad()
+def validate(model, val, device):
+    model.eval()
+    cl, no, gcl, gno = [t.to(device) for t in val]
+    s = torch.full((1, 1, 1, 1), 25 / 255, device=device)
+    out = torch.cat([model(no[i:i + 4], s.expand(no[i:i + 4].shape[0], 1, 1, 1))
+                     for i in range(0, len(no), 4)])
+    pc = np.mean([C.psnr(out[i].clamp(0, 1), cl[i]) for i in range(len(cl))])
+    g3 = gno.expand(-1, 3, -1, -1)
+    outg = torch.cat([model(g3[i:i + 4], s.expand(g3[i:i + 4].shape[0], 1, 1, 1))
+                      for i in range(0, len(g3), 4)]).mean(1, keepdim=True)
+    pg = np.mean([C.psnr(outg[i].clamp(0, 1), gcl[i]) for i in range(len(gcl))])
+    model.train()
+    return float(pc), float(pg)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop (after checkpointing) after this many minutes")
+    args = ap.parse_args()
+    cfg = C.load_config(args.config)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.get("threads", 2))
+    run_dir = os.path.join(C.ROOT, "training", "runs", cfg["run"])
+    ck = C.Checkpointer(run_dir, cfg.get("ckpt_every_s", 180))
+    log = C.Logger(run_dir)
+
+    seed = cfg["seed"]
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    nets = C.load_nets()
+    model = nets.build(cfg["arch"], cfg["net"])
+    C.init_weights(model)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
+    data = DenoiseData(cfg, rng, nrng)
+    val = make_val(cfg)
+    step = 0
+    best = -1.0
+    st = ck.load()
+    if st is not None:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        best = st.get("best", -1.0)
+        C.set_rng_state(st["rng"], rng, nrng)
+        print("resumed at step", step, flush=True)
+    total = cfg["steps"]
+    t0 = time.time()
+    t_start = time.time()
+    model.train()
+    loss_acc = 0.0
+    while step < total:
+        lr = C.lr_at(step, total, cfg["lr"], cfg.get("warmup", 200), cfg.get("final_lr_ratio", 0.01))
+        for gparam in opt.param_groups:
+            gparam["lr"] = lr
+        ps = cfg["patch"]
+        cl, no, sg = data.batch(cfg["batch"], ps)
+        cl, no, sg = cl.to(device), no.to(device), sg.to(device)
+        out = model(no, sg)
+        if cfg.get("loss", "charbonnier") == "l2" or step >= total * cfg.get("l2_from", 2.0):
+            loss = torch.mean((out - cl) ** 2)
+        else:
+            loss = C.charbonnier(out, cl)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        loss_acc += loss.item()
+        if step % cfg.get("log_every", 50) == 0:
+            dt = (time.time() - t0) / cfg.get("log_every", 50)
+            t0 = time.time()
+            log.log(step=step, loss=loss_acc / cfg.get("log_every", 50), lr=lr, s_per_step=dt)
+            loss_acc = 0.0
+        if step % cfg.get("val_every", 250) == 0 or step == total:
+            pc, pg = validate(model, val, device)
+            improved = pc > best
+            if improved:
+                best = pc
+                torch.save({"model": model.state_dict(), "step": step, "val": pc},
+                           os.path.join(run_dir, "best.pt"))
+            log.log(step=step, val_color25=pc, val_gray25=pg, best=best)
+        state = lambda: {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,  # noqa
+                         "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
+        if ck.save(state()):
+            print("checkpoint at", step, flush=True)
+        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
+            ck.save(state(), force=True)
+            print("time limit, checkpointed at", step, flush=True)
+            return
+    ck.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+             "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}, force=True)
+    torch.save({"model": model.state_dict(), "step": step}, os.path.join(run_dir, "final.pt"))
+    print("done", step, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Train the Restora super-resolution nets (x2 and x4 share one body).
+
+    python training/train_sr.py --config training/configs/sr.json
+
+Re-running with the same config resumes from training/runs/<run>/last.pt.
+Uses CUDA when available (same recipe), else CPU with `threads` threads.
+The model is a nets.MultiScaleSR; training/export.py writes one CompactSR
+file per scale (shared body + that scale's tail).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as C  # noqa: E402
+
+_KERNELS = [Image.BICUBIC, Image.BILINEAR, Image.LANCZOS, Image.BOX]
+
+
+class SRData:
+    """HR/LR patch pairs.  Clean share: PIL (MATLAB-like) bicubic downsample.
+    Degraded share (`p_degrade`): mild gaussian blur before downsampling, a
+    random resampling kernel, then (independently) gaussian/signal-dependent
+    noise and JPEG, as real photos are degraded."""
+
+    def __init__(self, cfg, rng, nrng):
+        self.cfg = cfg
+        self.rng = rng
+        self.nrng = nrng
+        self.imgs = [C.imread_rgb(f) for f in C.list_color("train")]
+
+    def sample(self, scale, lp):
+        rng, nrng, cfg = self.rng, self.nrng, self.cfg
+        hp = lp * scale
+        img = self.imgs[rng.randrange(len(self.imgs))]
+        hr = C.augment(C.random_crop(img, hp, rng), rng=rng)[0]
+        if rng.random() < cfg["p_degrade"]:
+            src = hr
+            if rng.random() < 0.5:
+                src = cv2.GaussianBlur(hr, (0, 0), rng.uniform(0.3, cfg["blur_max"]))
+            lr = np.asarray(Image.fromarray(src).resize((lp, lp), rng.choice(_KERNELS)))
+            lrf = lr.astype(np.float32) / 255.0
+            if rng.random() < 0.5:
+                s = rng.uniform(1.0, cfg["noise_max"]) / 255.0
+                n = nrng.standard_normal(lrf.shape, dtype=np.float32)
+                if rng.random() < 0.5:
+                    n = 0.6 * n + 0.8 * n[..., :1]
+                lrf = lrf + n * s * np.sqrt(0.5 + lrf)
+            lr = C.to_u8(lrf)
+            if rng.random() < 0.5:
+                lr = C.jpeg(lr, rng.randint(cfg["jpeg_min"], 95))
+        else:
+            lr = C.pil_resize(hr, lp, lp)
+        return hr, lr
+
+    def batch(self, scale, bs, lp):
+        hs, ls = zip(*[self.sample(scale, lp) for _ in range(bs)])
+        hr = torch.from_numpy(np.stack(hs)).permute(0, 3, 1, 2).float().div_(255)
+        lr = torch.from_numpy(np.stack(ls)).permute(0, 3, 1, 2).float().div_(255)
+        return hr.contiguous(), lr.contiguous()
+
+
+def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma (16..235 range, as in the SR literature), x in [0,1]."""
+    return (16.0 + 65.481 * x[:, 0] + 128.553 * x[:, 1] + 24.966 * x[:, 2]) / 255.0
+
+
+def y_psnr(sr, hr, shave):
+    a = rgb_to_y(sr.clamp(0, 1))[..., shave:-shave, shave:-shave]
+    b = rgb_to_y(hr)[..., shave:-shave, shave:-shave]
+    return C.psnr(a, b)
+
+
+def make_val(scales, crop=192):
+    val = {}
+    for s in scales:
+        his, lis, bis = [], [], []
+        for f in C.list_color("val"):
+            im = C.imread_rgb(f)
+            h, w = im.shape[:2]
+            y, x = (h - crop) // 2, (w - crop) // 2
+            hr = im[y:y + crop, x:x + crop]
+            lr = C.pil_resize(hr, crop // s, crop // s)
+            bi = C.pil_resize(lr, crop, crop)
+            his.append(hr)
+            lis.append(lr)
+            bis.append(bi)
+        t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)  # noqa
+        val[s] = (t(his), t(lis), t(bis))
+    return val
+
+
+@torch.no_grad()
+def validate(model, val, device):
+    model.eval()
+    res = {}
+    for s, (hr, lr, bi) in val.items():
+        sr = model(lr.to(device), scale=s).cpu()
+        res["x%d" % s] = float(np.mean([y_psnr(sr[i:i + 1], hr[i:i + 1], s) for i in range(len(hr))]))
+        res["x%d_bicubic" % s] = float(np.mean([y_psnr(bi[i:i + 1], hr[i:i + 1], s) for i in range(len(hr))]))
+    model.train()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--max-minutes", type=float, default=None)
+    args = ap.parse_args()
+    cfg = C.load_config(args.config)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.get("threads", 2))
+    run_dir = os.path.join(C.ROOT, "training", "runs", cfg["run"])
+    ck = C.Checkpointer(run_dir, cfg.get("ckpt_every_s", 180))
+    log = C.Logger(run_dir)
+    seed = cfg["seed"]
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    nets = C.load_nets()
+    model = nets.build("MultiScaleSR", cfg["net"])
+    C.init_weights(model)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
+    data = SRData(cfg, rng, nrng)
+    scales = cfg["net"]["scales"]
+    val = make_val(scales)
+    step, best = 0, -1.0
+    st = ck.load()
+    if st is not None:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, best = st["step"], st.get("best", -1.0)
+        C.set_rng_state(st["rng"], rng, nrng)
+        print("resumed at step", step, flush=True)
+    total = cfg["steps"]
+    t0 = t_start = time.time()
+    acc = {s: 0.0 for s in scales}
+    every = cfg.get("log_every", 50)
+
+    def state():
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
+
+    model.train()
+    while step < total:
+        lr_now = C.lr_at(step, total, cfg["lr"], cfg.get("warmup", 200), cfg.get("final_lr_ratio", 0.01))
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        s = scales[step % len(scales)]
+        hr, lr = data.batch(s, cfg["batch"][str(s)], cfg["lr_patch"][str(s)])
+        hr, lr = hr.to(device), lr.to(device)
+        out = model(lr, scale=s)
+        if step >= total * cfg.get("l2_from", 2.0):
+            loss = torch.mean((out - hr) ** 2)
+        else:
+            loss = C.charbonnier(out, hr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        acc[s] += loss.item()
+        if step % every == 0:
+            dt = (time.time() - t0) / every
+            t0 = time.time()
+            log.log(step=step, lr=lr_now, s_per_step=dt,
+                    **{"loss_x%d" % k: v / (every / len(scales)) for k, v in acc.items()})
+            acc = {k: 0.0 for k in scales}
+        if step % cfg.get("val_every", 250) == 0 or step == total:
+            r = validate(model, val, device)
+            score = sum(r["x%d" % k] - r["x%d_bicubic" % k] for k in scales)
+            if score > best:
+                best = score
+                torch.save({"model": model.state_dict(), "step": step, "val": r},
+                           os.path.join(run_dir, "best.pt"))
+            log.log(step=step, best=best, **r)
+        if ck.save(state()):
+            print("checkpoint at", step, flush=True)
+        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
+            ck.save(state(), force=True)
+            print("time limit, checkpointed at", step, flush=True)
+            return
+    ck.save(state(), force=True)
+    torch.save({"model": model.state_dict(), "step": step}, os.path.join(run_dir, "final.pt"))
+    print("done", step, flush=True)
+
+
+if __name__ == "__main__":
+    main()
