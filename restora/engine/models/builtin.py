@@ -12,7 +12,17 @@ from ..jobs import ModelError
 from .base import ModelInfo
 from .torch_models import TorchImageModel
 
-RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "models"
+def _resources() -> Path:
+    """resources/models beside the package (source tree, editable install) or in a PyInstaller bundle."""
+    import sys
+
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources" / "models"
+    return Path(__file__).resolve().parents[3] / "resources" / "models"
+
+
+RESOURCES = _resources()
 
 
 def builtin_dir() -> Path:

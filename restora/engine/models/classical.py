@@ -59,13 +59,13 @@ class OpenCVDenoise(ImageModel):
             if channels == 3:
                 out = cv2.fastNlMeansDenoisingColored(img, None, h, h, 7, 21)
             else:
-                out = cv2.fastNlMeansDenoising(np.ascontiguousarray(img), None, [h] * 1, 7, 21)
+                out = cv2.fastNlMeansDenoising(np.ascontiguousarray(img), None, h, 7, 21)
             out = out.reshape(crop.shape)
             return out.astype(np.float32) / 255.0
         # 16-bit: the L1 variant is the one OpenCV supports; h is in 16-bit units.
         img = _to_u16(crop)
-        out = cv2.fastNlMeansDenoising(np.ascontiguousarray(img), None, [h * 257.0] * 1, 7, 21,
-                                       cv2.NORM_L1)
+        # (the list-of-h overload takes h before dst: src, h, dst, template, search, norm)
+        out = cv2.fastNlMeansDenoising(np.ascontiguousarray(img), [h * 257.0], None, 7, 21, cv2.NORM_L1)
         return out.reshape(crop.shape).astype(np.float32) / 65535.0
 
 

@@ -1,0 +1,267 @@
+"""Quality + speed benchmark of Restora's shipped built-in models.
+
+Loads resources/models/*.safetensors through nets.build() and the files'
+metadata (exactly what ships), and measures on the held-out validation images:
+
+  * colour denoising, AWGN sigma 15/25/50: ours (given sigma, and blind with
+    nets.estimate_noise_sigma) vs OpenCV fastNlMeansDenoisingColored at its
+    best h (searched per sigma on the same images, hColor = h);
+  * gray denoising, sigma 25: ours vs fastNlMeansDenoising at its best h, on
+    gray versions of the colour val images and on the held-out gray400 images;
+  * SR x2/x4: Y-PSNR (BT.601, `scale` px border shaved) vs bicubic.  LR images
+    are made with PIL bicubic (MATLAB-like, antialiased); the bicubic baseline
+    is PIL bicubic upsampling;
+  * speed: median seconds per megapixel (1 MP input for denoising, 1 MP
+    output for SR) on the current device.
+
+Noisy inputs are clipped and quantised to 8 bit (like a photo) and seeded.
+
+    python benchmarks/quality.py            # full (~10 min on 2 cores)
+    python benchmarks/quality.py --quick    # fewer images / coarser h grid
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import json
+import os
+import time
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = os.path.join(ROOT, "resources", "models")
+DATA = os.environ.get("RESTORA_DATA", "/work/shared/data/train")
+
+# Held-out validation images (same split as training/common.py).
+VAL_COLOR = {
+    "kodak24": ["kodim04.png", "kodim08.png", "kodim12.png", "kodim16.png", "kodim20.png", "kodim24.png"],
+    "mcmaster18": ["5.png", "10.png", "15.png", "18.png"],
+    "live1": ["bikes.png", "caps.png", "lighthouse2.png", "parrots.png", "womanhat.png"],
+}
+GRAY_VAL_COUNT = 32
+
+
+def load_nets():
+    path = os.path.join(ROOT, "restora", "engine", "models", "nets.py")
+    spec = importlib.util.spec_from_file_location("restora_nets_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+NETS = load_nets()
+
+
+def load_model(name, device):
+    path = os.path.join(MODELS, name + ".safetensors")
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    model = NETS.build(meta["restora_arch"], json.loads(meta["restora_config"]))
+    model.load_state_dict(load_file(path))
+    return model.to(device).eval(), meta
+
+
+def color_val():
+    fs = []
+    for ds, names in VAL_COLOR.items():
+        fs += [os.path.join(DATA, ds, n) for n in names]
+    return fs
+
+
+def gray_val():
+    return sorted(glob.glob(os.path.join(DATA, "gray400", "*")))[-GRAY_VAL_COUNT:]
+
+
+def psnr_u8(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def to_u8(x):
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def add_noise(img, sigma, seed):
+    g = np.random.default_rng(seed)
+    return to_u8(img.astype(np.float32) + g.standard_normal(img.shape).astype(np.float32) * sigma)
+
+
+@torch.no_grad()
+def run_denoise(model, img_u8, sigma, device):
+    """img_u8: HxWx3 RGB or HxW; sigma in 0..255 units or None (blind)."""
+    x = torch.from_numpy(img_u8).float().div(255)
+    x = x.permute(2, 0, 1)[None] if x.ndim == 3 else x[None, None]
+    x = x.to(device)
+    if sigma is None:
+        s = NETS.estimate_noise_sigma(x)
+    else:
+        s = torch.full((1, 1, 1, 1), sigma / 255.0, device=device)
+    y = model(x, s)[0].clamp(0, 1).mul(255).cpu()
+    y = y.permute(1, 2, 0).numpy() if y.shape[0] == 3 else y[0].numpy()
+    return to_u8(y), float(s.flatten()[0]) * 255
+
+
+def nlm_color(noisy_rgb, h):
+    bgr = noisy_rgb[..., ::-1].copy()
+    return cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1]
+
+
+def nlm_gray(noisy, h):
+    return cv2.fastNlMeansDenoising(noisy, None, h, 7, 21)
+
+
+def best_h(fn, cleans, noisies, grid):
+    best = (-1, None)
+    for h in grid:
+        p = np.mean([psnr_u8(fn(n, h), c) for c, n in zip(cleans, noisies)])
+        if p > best[0]:
+            best = (p, h)
+    return best
+
+
+def rgb_to_y(img):
+    x = img.astype(np.float64) / 255.0
+    return 16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]
+
+
+def y_psnr(a, b, shave):
+    ya = rgb_to_y(a)[shave:-shave, shave:-shave]
+    yb = rgb_to_y(b)[shave:-shave, shave:-shave]
+    mse = np.mean((ya - yb) ** 2)
+    return 10 * np.log10(255.0 ** 2 / mse)
+
+
+@torch.no_grad()
+def run_sr(model, lr_u8, device):
+    x = torch.from_numpy(lr_u8).float().div(255).permute(2, 0, 1)[None].to(device)
+    y = model(x)[0].clamp(0, 1).mul(255).permute(1, 2, 0).cpu().numpy()
+    return to_u8(y)
+
+
+def timeit(fn, n):
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="7 images, coarse h grid, 3 timing runs")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--save-dir", default=None, help="write example outputs (PNG) here")
+    ap.add_argument("--json", default=None, help="also write the results as JSON here")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cv2.setNumThreads(torch.get_num_threads())
+    dev = torch.device(a.device)
+    t_start = time.time()
+    files = color_val()
+    gfiles = gray_val()
+    if a.quick:
+        files = files[::2]
+        gfiles = gfiles[::4]
+    colors = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    rows = []
+    res = {}
+
+    den, _ = load_model("restora-denoise", dev)
+    rel = [0.5, 0.65, 0.8, 0.95, 1.1, 1.3] if not a.quick else [0.6, 0.8, 1.0, 1.2]
+    for sigma, target in ((15, 3.5), (25, 4.5), (50, 3.5)):
+        noisies = [add_noise(c, sigma, 1000 * sigma + i) for i, c in enumerate(colors)]
+        p_nlm, h = best_h(nlm_color, colors, noisies, [round(r * sigma, 1) for r in rel])
+        outs = [run_denoise(den, n, sigma, dev)[0] for n in noisies]
+        p_ours = np.mean([psnr_u8(o, c) for o, c in zip(outs, colors)])
+        blind = [run_denoise(den, n, None, dev) for n in noisies]
+        p_blind = np.mean([psnr_u8(o, c) for (o, _), c in zip(blind, colors)])
+        est = np.mean([s for _, s in blind])
+        rows.append(("denoise colour s=%d" % sigma, "NLM-colored h=%g" % h, p_nlm, p_ours, target,
+                     "blind %.2f dB (est. sigma %.1f)" % (p_blind, est)))
+        res["color%d" % sigma] = dict(nlm=p_nlm, h=h, ours=p_ours, blind=p_blind, est_sigma=est)
+        if a.save_dir and sigma == 25:
+            os.makedirs(a.save_dir, exist_ok=True)
+            i = 0
+            Image.fromarray(np.concatenate([noisies[i], nlm_color(noisies[i], h), outs[i], colors[i]], 1)).save(
+                os.path.join(a.save_dir, "denoise_color25.png"))
+
+    gden, _ = load_model("restora-denoise-gray", dev)
+    for label, cleans in (("gray s=25 (colour val->gray)", [np.asarray(Image.fromarray(c).convert("L")) for c in colors]),
+                          ("gray s=25 (gray400 last %d)" % GRAY_VAL_COUNT, [np.asarray(Image.open(f).convert("L")) for f in gfiles])):
+        noisies = [add_noise(c, 25, 77 + i) for i, c in enumerate(cleans)]
+        p_nlm, h = best_h(nlm_gray, cleans, noisies, [round(r * 25, 1) for r in rel])
+        outs = [run_denoise(gden, n, 25, dev)[0] for n in noisies]
+        p_ours = np.mean([psnr_u8(o, c) for o, c in zip(outs, cleans)])
+        blind = [run_denoise(gden, n, None, dev) for n in noisies]
+        p_blind = np.mean([psnr_u8(o, c) for (o, _), c in zip(blind, cleans)])
+        rows.append(("denoise " + label, "NLM h=%g" % h, p_nlm, p_ours, 2.3,
+                     "blind %.2f dB (est. sigma %.1f)" % (p_blind, np.mean([s for _, s in blind]))))
+        res[label] = dict(nlm=p_nlm, h=h, ours=p_ours, blind=p_blind)
+
+    srm = {}
+    for scale, target in ((2, 3.0), (4, 1.8)):
+        m, _ = load_model("restora-sr-x%d" % scale, dev)
+        srm[scale] = m
+        pb, po = [], []
+        for i, c in enumerate(colors):
+            h, w = c.shape[0] // scale * scale, c.shape[1] // scale * scale
+            hr = c[:h, :w]
+            lr = np.asarray(Image.fromarray(hr).resize((w // scale, h // scale), Image.BICUBIC))
+            bi = np.asarray(Image.fromarray(lr).resize((w, h), Image.BICUBIC))
+            sr = run_sr(m, lr, dev)
+            pb.append(y_psnr(bi, hr, scale))
+            po.append(y_psnr(sr, hr, scale))
+            if a.save_dir and i == 0:
+                Image.fromarray(np.concatenate([bi, sr, hr], 1)).save(os.path.join(a.save_dir, "sr_x%d.png" % scale))
+        rows.append(("SR x%d (Y-PSNR)" % scale, "bicubic", float(np.mean(pb)), float(np.mean(po)), target, ""))
+        res["sr_x%d" % scale] = dict(bicubic=float(np.mean(pb)), ours=float(np.mean(po)))
+
+    # ---- speed
+    n = 3 if a.quick else 7
+    speed = {}
+    x = torch.rand(1, 3, 1000, 1000, device=dev)
+    s = torch.full((1, 1, 1, 1), 25 / 255, device=dev)
+    with torch.no_grad():
+        speed["restora-denoise"] = timeit(lambda: den(x, s), n)
+        xg = torch.rand(1, 1, 1000, 1000, device=dev)
+        speed["restora-denoise-gray"] = timeit(lambda: gden(xg, s), n)
+        for scale in (2, 4):
+            xl = torch.rand(1, 3, 1000 // scale, 1000 // scale, device=dev)
+            speed["restora-sr-x%d" % scale] = timeit(lambda: srm[scale](xl), n)
+    res["speed_s_per_mp"] = speed
+
+    print()
+    print("Restora built-in models, held-out validation: %d colour images%s" % (len(colors), " (--quick)" if a.quick else ""))
+    print("%-34s %-20s %9s %9s %8s %8s %s" % ("task", "baseline", "base dB", "ours dB", "gain", "target", "note"))
+    for name, base, pb_, po_, tgt, note in rows:
+        ok = "OK" if po_ - pb_ >= tgt else "MISS"
+        print("%-34s %-20s %9.2f %9.2f %+8.2f %+7.1f %-4s %s" % (name, base, pb_, po_, po_ - pb_, tgt, ok, note))
+    print()
+    print("speed on %s (%d torch threads): seconds per megapixel (median of %d)" % (
+        dev.type if dev.type != "cpu" else "CPU", torch.get_num_threads(), n))
+    for k, v in speed.items():
+        print("  %-22s %.3f s/MP %s  %s" % (k, v, "(output MP)" if "sr" in k else "(input MP) ",
+                                          "OK" if v <= 1.5 or dev.type != "cpu" else "MISS (target 1.5)"))
+    print("total benchmark time %.0f s" % (time.time() - t_start))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
