@@ -44,6 +44,7 @@ def _save(sd, name, arch, config, task, scale, cin, cout, desc, extra=None):
         meta.update({k: str(v) for k, v in extra.items()})
     path = os.path.join(OUT, name + ".safetensors")
     save_file(sd16, path, metadata=meta)
+    os.chmod(path, 0o644)
     print("wrote", path, "%.2f MB" % (os.path.getsize(path) / 1e6),
           "params %d" % sum(v.numel() for v in sd.values()))
 

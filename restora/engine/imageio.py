@@ -88,10 +88,35 @@ def read_image(path: os.PathLike | str) -> Photo:
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.size == 0:
         raise BadInputError(f"{path}: the {fmt} file is corrupt or truncated")
+    if fmt == "TIFF" and (pixels.ndim == 2 or pixels.shape[2] in (1, 4)):
+        pixels = _tiff_straight_alpha(data, pixels)
     pixels = _normalise_decoded(pixels, path)
     icc, exif, orientation = _read_metadata(data)
     pixels = apply_orientation(pixels, orientation)
     return Photo(np.ascontiguousarray(pixels), icc, exif, path, fmt)
+
+
+def _tiff_straight_alpha(data: bytes, decoded: np.ndarray) -> np.ndarray:
+    """OpenCV reads 8-bit RGBA TIFFs through libtiff's RGBA interface, which premultiplies
+    unassociated alpha (colours of semi-transparent pixels darken), and drops the alpha of
+    gray+alpha TIFFs. Read those with tifffile instead; return BGRA like OpenCV (or gray+alpha),
+    or ``decoded`` when tifffile cannot."""
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            if tuple(page.extrasamples or ())[:1] != (2,):  # 2 = unassociated alpha
+                return decoded
+            arr = page.asarray()
+        if arr.ndim == 3 and arr.shape[2] == 2 and arr.shape[:2] == decoded.shape[:2] \
+                and arr.dtype in (np.uint8, np.uint16):
+            return np.ascontiguousarray(arr)
+        if arr.shape == decoded.shape and arr.dtype == np.uint8:
+            return np.ascontiguousarray(arr[:, :, [2, 1, 0, 3]])
+    except Exception:  # noqa: BLE001 - keep OpenCV's decode
+        pass
+    return decoded
 
 
 def _normalise_decoded(pixels: np.ndarray, path: Path) -> np.ndarray:
@@ -281,7 +306,10 @@ def write_image(path: os.PathLike | str, photo: Photo, *, overwrite: bool = Fals
     if not path.parent.exists():
         raise BadInputError(f"{path.parent}: output folder does not exist")
     data = encode_image(photo, fmt, quality)
-    atomic_write_bytes(path, data)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:  # read-only folder, full disk...: a one-line user error, nothing left behind
+        raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return path
 
 

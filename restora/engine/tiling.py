@@ -109,9 +109,10 @@ def _run_pass(image, fn, scale, out_channels, tile, context_px, ctx: JobContext)
         # Output region: the core, widened by `band` where a neighbour exists.
         oy0, oy1 = max(cell.y0 - band, 0), min(cell.y1 + band, height)
         ox0, ox1 = max(cell.x0 - band, 0), min(cell.x1 + band, width)
-        # Input crop: the output region plus context (clipped to the photo).
-        iy0, iy1 = max(oy0 - context_px + band, 0), min(oy1 + context_px - band, height)
-        ix0, ix1 = max(ox0 - context_px + band, 0), min(ox1 + context_px - band, width)
+        # Input crop: the output region plus context (clipped to the photo). Every pixel written,
+        # including the feather band outside the core, sees a full `context_px` of real image.
+        iy0, iy1 = max(oy0 - context_px, 0), min(oy1 + context_px, height)
+        ix0, ix1 = max(ox0 - context_px, 0), min(ox1 + context_px, width)
         result = fn(to_float(image[iy0:iy1, ix0:ix1]))
         expected = ((iy1 - iy0) * scale, (ix1 - ix0) * scale)
         if result.shape[:2] != expected:
@@ -136,11 +137,17 @@ def _run_pass(image, fn, scale, out_channels, tile, context_px, ctx: JobContext)
 
 @dataclass(frozen=True)
 class Region:
-    """A crop ``[y0:y1, x0:x1]`` of the photo holding some of the mask, with context."""
+    """A crop ``[y0:y1, x0:x1]`` of the photo holding some of the mask, with context.
+
+    ``core`` (y0, y1, x0, x1), when set, is the part whose holes this crop fills: holes
+    in the context margin belong to a neighbouring region, whose crop sees them with
+    full context (filling them here, near the crop's edge, would leave seams).
+    """
     y0: int
     y1: int
     x0: int
     x1: int
+    core: Optional[tuple[int, int, int, int]] = None
 
 
 def mask_regions(mask: np.ndarray, context_px: int, max_side: int) -> list[Region]:
@@ -178,7 +185,8 @@ def mask_regions(mask: np.ndarray, context_px: int, max_side: int) -> list[Regio
             continue
         for cell in grid(y1 - y0, x1 - x0, max(max_side - 2 * context_px, MIN_TILE)):
             regions.append(Region(max(y0 + cell.y0 - context_px, y0), min(y0 + cell.y1 + context_px, y1),
-                                  max(x0 + cell.x0 - context_px, x0), min(x0 + cell.x1 + context_px, x1)))
+                                  max(x0 + cell.x0 - context_px, x0), min(x0 + cell.x1 + context_px, x1),
+                                  core=(y0 + cell.y0, y0 + cell.y1, x0 + cell.x0, x0 + cell.x1)))
     return regions
 
 

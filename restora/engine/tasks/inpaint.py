@@ -49,6 +49,13 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
     for r in iter_regions(regions, ctx):
         hole = holes[r.y0:r.y1, r.x0:r.x1]
         hole_f = hole.astype(np.float32)
+        if r.core is not None:  # write only this region's own holes (see Region.core)
+            cy0, cy1, cx0, cx1 = r.core
+            hole = hole.copy()
+            hole[:cy0 - r.y0] = False
+            hole[cy1 - r.y0:] = False
+            hole[:, :cx0 - r.x0] = False
+            hole[:, cx1 - r.x0:] = False
         fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, mask=hole_f, **params),
                             luma_only=False)
         filled = from_float(fn(to_float(color[r.y0:r.y1, r.x0:r.x1])), color.dtype)

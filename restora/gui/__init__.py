@@ -1,0 +1,1 @@
+"""Restora's desktop window (PySide6). Qt lives only in this package; pixels come from the engine."""

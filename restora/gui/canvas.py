@@ -1,0 +1,478 @@
+"""The photo view: zoom, pan, mask painting and before/after comparison.
+
+The photo is drawn by :class:`PhotoItem` from a pyramid of pre-scaled QImages, only
+over the exposed rectangle: zoomed out it reads the smallest level that still has
+enough detail and filters smoothly; zoomed in it draws the full image with nearest-
+neighbour sampling so pixels stay crisp. Nothing is reconverted per paint, which
+keeps 40-megapixel photos fluid. Scene coordinates are photo pixels.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap, QCursor
+from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsScene, QGraphicsView,
+                               QStyleOptionGraphicsItem)
+
+from .display import Display, mask_overlay
+from .document import Document
+from .mask_layer import MaskLayer
+
+MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
+ZOOM_STEP = 1.25
+MASK_OPACITY = 0.45
+BACKGROUND = QColor(38, 40, 44)
+
+
+def _checker() -> QPixmap:
+    pm = QPixmap(16, 16)
+    pm.fill(QColor(200, 200, 200))
+    p = QPainter(pm)
+    p.fillRect(0, 0, 8, 8, QColor(150, 150, 150))
+    p.fillRect(8, 8, 8, 8, QColor(150, 150, 150))
+    p.end()
+    return pm
+
+
+def _draw_levels(painter: QPainter, display: Display, target: QRect, bounds: QRectF, zoom: float) -> None:
+    """Draw the part ``target`` (photo pixels, within ``bounds``) of ``display`` stretched over ``bounds``."""
+    if not display.levels:
+        return
+    sx = display.width / bounds.width()
+    sy = display.height / bounds.height()
+    k = display.level_for(zoom * min(sx, sy))
+    image = display.levels[k]
+    fx, fy = sx * image.width() / display.width, sy * image.height() / display.height
+    source = QRectF(target.x() * fx, target.y() * fy, target.width() * fx, target.height() * fy)
+    painter.drawImage(QRectF(target), image, source)
+
+
+class PhotoItem(QGraphicsItem):
+    """The photo (and, for comparison, the photo as it was opened)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
+        self.display: Optional[Display] = None
+        self.before: Optional[Display] = None
+        self.mode = "normal"          # "normal", "original" or "split"
+        self.split = 0.5              # fraction of the width showing the original
+        self.has_alpha = False
+        self._rect = QRectF()
+        self._checker = QBrush(_checker())
+
+    def set_display(self, display: Display) -> None:
+        rect = QRectF(0, 0, display.width, display.height)
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.display = display
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        if self.display is None:
+            return
+        zoom = option.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1.0)
+        exposed = option.exposedRect.toAlignedRect() & self._rect.toRect()
+        if exposed.isEmpty():
+            return
+        if self.has_alpha:
+            painter.fillRect(exposed, self._checker)
+        before = self.before if self.mode in ("original", "split") else None
+        if before is None:
+            _draw_levels(painter, self.display, exposed, self._rect, zoom)
+            return
+        if self.mode == "original":
+            _draw_levels(painter, before, exposed, self._rect, zoom)
+            return
+        split_x = int(round(self._rect.width() * self.split))
+        left = exposed & QRect(0, 0, split_x, int(self._rect.height()))
+        right = exposed & QRect(split_x, 0, int(self._rect.width()) - split_x, int(self._rect.height()))
+        if not left.isEmpty():
+            _draw_levels(painter, before, left, self._rect, zoom)
+        if not right.isEmpty():
+            _draw_levels(painter, self.display, right, self._rect, zoom)
+        # the divider: a cosmetic line with a handle, readable on any photo
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        x = float(split_x)
+        pen = QPen(QColor(0, 0, 0, 150), 3)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawLine(QPointF(x, 0), QPointF(x, self._rect.height()))
+        pen = QPen(QColor(255, 255, 255, 230), 1)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawLine(QPointF(x, 0), QPointF(x, self._rect.height()))
+        painter.restore()
+
+
+class MaskItem(QGraphicsItem):
+    """The mask drawn as translucent red. Zoomed out it uses cached reduced overlays,
+    updated in place as strokes land; zoomed in it colours just the exposed pixels."""
+
+    def __init__(self, mask: MaskLayer):
+        super().__init__()
+        self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
+        self.setOpacity(MASK_OPACITY)
+        self._levels: dict[int, QImage] = {}
+        self.mask = mask
+        mask.changed.connect(self._on_changed)
+
+    def set_mask(self, mask: MaskLayer) -> None:
+        self.mask.changed.disconnect(self._on_changed)
+        self.mask = mask
+        mask.changed.connect(self._on_changed)
+        self._levels.clear()
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self.mask.rect())
+
+    def _on_changed(self, rect: QRect) -> None:
+        if self.mask.rect().size() != self.boundingRect().size() or rect == self.mask.rect():
+            self.prepareGeometryChange()
+            self._levels.clear()
+        else:
+            for k, level in self._levels.items():
+                self._update_level(k, level, rect)
+        self.update(QRectF(rect))
+
+    def _level_size(self, k: int) -> tuple[int, int]:
+        f = 1 << k
+        return max(1, -(-self.mask.width // f)), max(1, -(-self.mask.height // f))
+
+    def _build_level(self, k: int) -> QImage:
+        w, h = self._level_size(k)
+        small = self.mask.image.scaled(w, h, Qt.IgnoreAspectRatio, Qt.FastTransformation)
+        return mask_overlay(small)
+
+    def _update_level(self, k: int, level: QImage, rect: QRect) -> None:
+        f = 1 << k
+        x0, y0 = rect.x() // f * f, rect.y() // f * f
+        x1 = min(self.mask.width, -(-(rect.x() + rect.width()) // f) * f)
+        y1 = min(self.mask.height, -(-(rect.y() + rect.height()) // f) * f)
+        if x1 <= x0 or y1 <= y0:
+            return
+        piece = self.mask.image.copy(QRect(x0, y0, x1 - x0, y1 - y0))
+        small = piece.scaled(max(1, -(-(x1 - x0) // f)), max(1, -(-(y1 - y0) // f)),
+                             Qt.IgnoreAspectRatio, Qt.FastTransformation)
+        painter = QPainter(level)
+        painter.setCompositionMode(QPainter.CompositionMode_Source)
+        painter.drawImage(x0 // f, y0 // f, mask_overlay(small))
+        painter.end()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        zoom = option.levelOfDetailFromTransform(painter.worldTransform())
+        exposed = option.exposedRect.toAlignedRect() & self.mask.rect()
+        if exposed.isEmpty():
+            return
+        k = 0
+        while zoom <= 0.5 ** (k + 1) and max(self._level_size(k + 1)) >= 64:
+            k += 1
+        painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1.0)
+        if k == 0:
+            painter.drawImage(exposed.topLeft(), mask_overlay(self.mask.image, exposed))
+            return
+        level = self._levels.get(k)
+        if level is None:
+            level = self._levels[k] = self._build_level(k)
+        f = float(1 << k)
+        source = QRectF(exposed.x() / f, exposed.y() / f, exposed.width() / f, exposed.height() / f)
+        painter.drawImage(QRectF(exposed), level, source)
+
+
+class Canvas(QGraphicsView):
+    zoom_changed = Signal(float)
+    cursor_moved = Signal(int, int)      # photo pixel under the mouse (-1, -1 outside)
+    brush_size_changed = Signal(int)
+    split_changed = Signal(float)
+
+    def __init__(self, document: Document, parent=None):
+        super().__init__(parent)
+        self.document = document
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(BACKGROUND)
+        self.setFrameShape(QGraphicsView.NoFrame)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.MinimalViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.DontAdjustForAntialiasing, True)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setAcceptDrops(False)          # the main window takes drops
+
+        self.photo_item = PhotoItem()
+        self.photo_item.has_alpha = document.photo.has_alpha
+        self.scene().addItem(self.photo_item)
+        self.mask_item = MaskItem(document.mask)
+        self.scene().addItem(self.mask_item)
+        self.cursor_item = QGraphicsEllipseItem()
+        pen = QPen(QColor(255, 255, 255, 220), 1.5)
+        pen.setCosmetic(True)
+        self.cursor_item.setPen(pen)
+        self.cursor_item.setZValue(10)
+        self.cursor_item.setVisible(False)
+        self.scene().addItem(self.cursor_item)
+        self.cursor_inner = QGraphicsEllipseItem(self.cursor_item)
+        pen2 = QPen(QColor(0, 0, 0, 200), 1.0)
+        pen2.setCosmetic(True)
+        self.cursor_inner.setPen(pen2)
+
+        self.tool = "brush"             # "brush", "eraser" or "pan"
+        self.brush_size = 40
+        self.mask_visible = True
+        self._fit_mode = True
+        self._panning: Optional[QPointF] = None
+        self._space = False
+        self._dragging_split = False
+        self._painting = False
+        self._holding_original = False
+
+        document.display_changed.connect(self._on_display)
+        document.pixels_changed.connect(self._on_pixels)
+        self._on_display()
+
+    # --- document -----------------------------------------------------------------------
+    def _on_display(self) -> None:
+        display = self.document.display
+        if display is None:
+            return
+        size_changed = QRectF(0, 0, display.width, display.height) != self.photo_item.boundingRect()
+        self.photo_item.set_display(display)
+        self.photo_item.has_alpha = self.document.photo.has_alpha
+        self.scene().setSceneRect(self.photo_item.boundingRect())
+        if size_changed and self._fit_mode:
+            self.fit()
+
+    def _on_pixels(self) -> None:
+        self.mask_item.prepareGeometryChange()
+
+    # --- zoom ------------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float, anchor_under_mouse: bool = False) -> None:
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse if anchor_under_mouse
+                                     else QGraphicsView.AnchorViewCenter)
+        factor = zoom / self.zoom()
+        self.scale(factor, factor)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self._update_cursor_item()
+        self.zoom_changed.emit(self.zoom())
+
+    def zoom_in(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(self.zoom() * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(self.zoom() / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(1.0)
+
+    def fit(self) -> None:
+        self._fit_mode = True
+        rect = self.photo_item.boundingRect()
+        if rect.isEmpty() or self.viewport().width() < 2:
+            return
+        vw, vh = self.viewport().width() - 16, self.viewport().height() - 16
+        self.set_zoom(min(vw / rect.width(), vh / rect.height()))
+        self.centerOn(rect.center())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if not delta:
+            return
+        self._fit_mode = False
+        self.set_zoom(self.zoom() * ZOOM_STEP ** (delta / 120.0), anchor_under_mouse=True)
+
+    # --- comparison --------------------------------------------------------------------------
+    def _ensure_before(self) -> bool:
+        before = self.document.original_display(ready=self._before_ready)
+        self.photo_item.before = before
+        return before is not None
+
+    def _before_ready(self) -> None:
+        self.photo_item.before = self.document.original_display()
+        self.photo_item.update()
+
+    def set_compare(self, mode: str) -> None:
+        """``normal``, ``original`` (the photo as opened) or ``split`` (original left of the divider)."""
+        if mode != "normal":
+            self._ensure_before()
+        self.photo_item.mode = mode
+        self.photo_item.update()
+        self.viewport().setCursor(Qt.ArrowCursor)
+
+    def set_split(self, fraction: float) -> None:
+        self.photo_item.split = min(max(fraction, 0.0), 1.0)
+        self.photo_item.update()
+        self.split_changed.emit(self.photo_item.split)
+
+    def hold_original(self, on: bool) -> None:
+        if on == self._holding_original:
+            return
+        self._holding_original = on
+        if on:
+            self._mode_before_hold = self.photo_item.mode
+            self.set_compare("original")
+        else:
+            self.set_compare(getattr(self, "_mode_before_hold", "normal"))
+
+    # --- tools ------------------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        self.tool = tool
+        self._update_cursor_item()
+
+    def set_brush_size(self, size: int) -> None:
+        size = int(min(max(size, 1), 1000))
+        if size != self.brush_size:
+            self.brush_size = size
+            self._update_cursor_item()
+            self.brush_size_changed.emit(size)
+
+    def set_mask_visible(self, on: bool) -> None:
+        self.mask_visible = on
+        self.mask_item.setVisible(on)
+
+    def _update_cursor_item(self, scene_pos: Optional[QPointF] = None) -> None:
+        painting_tool = self.tool in ("brush", "eraser") and not self._space
+        if scene_pos is None:
+            scene_pos = self.mapToScene(self.viewport().mapFromGlobal(QCursor.pos()))
+        r = self.brush_size / 2
+        self.cursor_item.setRect(QRectF(scene_pos.x() - r, scene_pos.y() - r, 2 * r, 2 * r))
+        inner = max(r - 1.5 / max(self.zoom(), 1e-6), 0.1)
+        self.cursor_inner.setRect(QRectF(scene_pos.x() - inner, scene_pos.y() - inner, 2 * inner, 2 * inner))
+        self.cursor_item.setVisible(painting_tool and self.underMouse())
+        if self._space or self.tool == "pan":
+            self.viewport().setCursor(Qt.OpenHandCursor if self._panning is None else Qt.ClosedHandCursor)
+        elif painting_tool:
+            self.viewport().setCursor(Qt.CrossCursor if self.brush_size * self.zoom() < 6 else Qt.BlankCursor)
+
+    def _near_split(self, view_pos) -> bool:
+        if self.photo_item.mode != "split":
+            return False
+        x = self.mapFromScene(QPointF(self.photo_item.boundingRect().width() * self.photo_item.split, 0)).x()
+        return abs(view_pos.x() - x) <= 6
+
+    # --- mouse & keys -----------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton
+                                                 and (self._space or self.tool == "pan")):
+            self._panning = pos
+            self.viewport().setCursor(Qt.ClosedHandCursor)
+            event.accept()
+            return
+        if event.button() == Qt.LeftButton and self._near_split(pos):
+            self._dragging_split = True
+            return
+        if event.button() == Qt.LeftButton and self.tool in ("brush", "eraser"):
+            scene = self.mapToScene(pos.toPoint())
+            self._painting = True
+            self.document.mask.begin_stroke(scene, self.brush_size, erase=self.tool == "eraser")
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position()
+        scene = self.mapToScene(pos.toPoint())
+        if self._panning is not None:
+            delta = pos - self._panning
+            self._panning = pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(delta.y()))
+            return
+        if self._dragging_split:
+            width = self.photo_item.boundingRect().width()
+            if width > 0:
+                self.set_split(scene.x() / width)
+            return
+        if self._painting:
+            self.document.mask.stroke_to(scene)
+        rect = self.photo_item.boundingRect()
+        inside = rect.contains(scene)
+        self.cursor_moved.emit(int(scene.x()) if inside else -1, int(scene.y()) if inside else -1)
+        self._update_cursor_item(scene)
+        if self._near_split(pos) and not self._painting:
+            self.viewport().setCursor(Qt.SplitHCursor)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._panning is not None and event.button() in (Qt.MiddleButton, Qt.LeftButton):
+            self._panning = None
+            self._update_cursor_item()
+            return
+        if self._dragging_split:
+            self._dragging_split = False
+            return
+        if self._painting and event.button() == Qt.LeftButton:
+            self._painting = False
+            self.finish_stroke()
+            return
+        super().mouseReleaseEvent(event)
+
+    def finish_stroke(self) -> None:
+        erase = self.tool == "eraser"
+        result = self.document.mask.end_stroke()
+        if result is not None:
+            rect, before, after = result
+            self.document.push_stroke(rect, before, after, erase)
+
+    def enterEvent(self, event) -> None:
+        super().enterEvent(event)
+        self._update_cursor_item()
+
+    def leaveEvent(self, event) -> None:
+        super().leaveEvent(event)
+        self.cursor_item.setVisible(False)
+        self.cursor_moved.emit(-1, -1)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self._update_cursor_item()
+            return
+        if event.key() == Qt.Key_Backslash:
+            if not event.isAutoRepeat():
+                self.hold_original(True)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self._panning = None
+            self._update_cursor_item()
+            return
+        if event.key() == Qt.Key_Backslash and not event.isAutoRepeat():
+            self.hold_original(False)
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self._space = False
+        self.hold_original(False)

@@ -1,0 +1,114 @@
+"""Turning engine arrays into pictures for the screen (and the painted mask into an array).
+
+This is display only: 16-bit photos are shown through an 8-bit copy, and every photo
+gets a small pyramid of halved images so drawing a 40-megapixel photo zoomed out
+never scales the whole thing. Building it is slow for big photos, so it happens on
+worker threads (QImage is safe to use off the GUI thread).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QImage
+
+#: The smallest pyramid level is at most this many pixels on its longer side.
+MIN_LEVEL_SIDE = 512
+
+
+def array_to_qimage(pixels: np.ndarray) -> QImage:
+    """A QImage (owning its memory) showing an engine array: HxW[xC], uint8/uint16, C in 1..4."""
+    arr = pixels
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)          # screen only; the document keeps 16 bits
+    elif arr.dtype != np.uint8:
+        raise TypeError(f"cannot display {arr.dtype} pixels")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] == 2:         # gray + alpha → RGBA
+        arr = np.dstack([arr[:, :, 0]] * 3 + [arr[:, :, 1]])
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        fmt, target = QImage.Format_Grayscale8, QImage.Format_RGB32
+    elif arr.shape[2] == 3:
+        fmt, target = QImage.Format_RGB888, QImage.Format_RGB32
+    else:
+        fmt, target = QImage.Format_RGBA8888, QImage.Format_ARGB32_Premultiplied
+    view = QImage(arr.data, w, h, arr.strides[0], fmt)
+    return view.convertToFormat(target)          # a deep copy in the format QPainter draws fastest
+
+
+def build_levels(image: QImage, min_side: int = MIN_LEVEL_SIDE) -> list[QImage]:
+    """[full, 1/2, 1/4, ...] smoothly halved until the longer side is <= ``min_side``."""
+    levels = [image]
+    while max(levels[-1].width(), levels[-1].height()) > min_side:
+        prev = levels[-1]
+        w, h = max(1, (prev.width() + 1) // 2), max(1, (prev.height() + 1) // 2)
+        levels.append(prev.scaled(w, h, Qt.IgnoreAspectRatio, Qt.SmoothTransformation))
+    return levels
+
+
+@dataclass
+class Display:
+    """What the canvas draws for one array: the full image and its halved levels."""
+    levels: list[QImage] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return self.levels[0].width() if self.levels else 0
+
+    @property
+    def height(self) -> int:
+        return self.levels[0].height() if self.levels else 0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(level.sizeInBytes() for level in self.levels)
+
+    def level_for(self, zoom: float) -> int:
+        """The smallest level still at least as detailed as the screen at ``zoom``."""
+        k = 0
+        while k + 1 < len(self.levels) and zoom <= 0.5 ** (k + 1):
+            k += 1
+        return k
+
+
+def make_display(pixels: np.ndarray) -> Display:
+    return Display(build_levels(array_to_qimage(pixels)))
+
+
+# --- the mask ----------------------------------------------------------------------
+
+def new_mask_image(width: int, height: int) -> QImage:
+    image = QImage(width, height, QImage.Format_Alpha8)
+    image.fill(0)
+    return image
+
+
+def mask_view(mask: QImage) -> np.ndarray:
+    """A read-only HxW uint8 view of an Alpha8 mask image (valid while ``mask`` lives unchanged)."""
+    h, w, bpl = mask.height(), mask.width(), mask.bytesPerLine()
+    return np.frombuffer(mask.constBits(), np.uint8, count=h * bpl).reshape(h, bpl)[:, :w]
+
+
+def mask_to_array(mask: QImage) -> np.ndarray:
+    """HxW bool: True where the person painted (alpha > half)."""
+    return mask_view(mask) > 127
+
+
+def array_to_mask(values: np.ndarray) -> QImage:
+    """Alpha8 mask image from an HxW array (bool or 0..255: non-zero means painted)."""
+    arr = np.ascontiguousarray(np.where(np.asarray(values) > 0, 255, 0).astype(np.uint8))
+    h, w = arr.shape
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format_Alpha8).copy()
+
+
+def mask_overlay(mask: QImage, rect: QRect | None = None) -> QImage:
+    """Opaque red where the mask is painted, transparent elsewhere (premultiplied ARGB), for ``rect``."""
+    part = mask if rect is None else mask.copy(rect)
+    alpha = mask_view(part).astype(np.uint32)
+    argb = np.ascontiguousarray(alpha * np.uint32(0x01010000))   # premultiplied: A = R = alpha
+    h, w = argb.shape
+    return QImage(argb.data, w, h, w * 4, QImage.Format_ARGB32_Premultiplied).copy()

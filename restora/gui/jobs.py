@@ -1,0 +1,117 @@
+"""The work the window hands to a Worker: engine calls composed, plus the screen image.
+
+Each function runs on a worker thread, takes ``progress`` and ``cancel`` and returns
+plain data. No pixel arithmetic here: that is the engine's (including masking).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from ..engine import (CancelToken, Photo, Registry, denoise, generate, inpaint, read_image, resolve_device,
+                      upscale, write_image)
+from ..engine.jobs import JobContext, make_context
+from ..engine.tasks.masking import blend_inside_mask
+from .display import Display, array_to_qimage, make_display, mask_to_array
+
+THUMB_SIDE = 256
+
+
+@dataclass
+class Result:
+    pixels: np.ndarray
+    display: Display
+    label: str
+    seed: Optional[int] = None
+    thumbnail: Optional[QImage] = None
+
+
+def _thumb(display: Display) -> QImage:
+    small = display.levels[-1]
+    return small.scaled(THUMB_SIDE, THUMB_SIDE, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+
+
+def open_photo(path: str, *, progress: Callable[[float], None], cancel: CancelToken) -> tuple[Photo, Display]:
+    photo = read_image(path)
+    progress(0.5)
+    cancel.raise_if_cancelled()
+    return photo, make_display(photo.pixels)
+
+
+def save_photo(path: str, photo: Photo, overwrite: bool, quality: int, *, progress, cancel) -> Path:
+    return write_image(path, photo, overwrite=overwrite, quality=quality)
+
+
+def detect_device(*, progress, cancel) -> str:
+    return resolve_device("auto").name
+
+
+def list_models(registry: Registry, *, progress, cancel):
+    return registry.models(), dict(registry.problems)
+
+
+def add_model(registry: Registry, path: str, *, progress, cancel):
+    return registry.add_file(path)
+
+
+def run_denoise(pixels: np.ndarray, sigma: Optional[float], model: Optional[str], registry: Registry,
+                mask=None, *, progress, cancel) -> Result:
+    ctx = make_context(progress, cancel)
+    out = denoise(pixels, sigma, model=model, registry=registry, progress=ctx.sub(0, 0.9).report, cancel=cancel)
+    if mask is not None:
+        out = blend_inside_mask(pixels, out, mask_to_array(mask))
+    cancel.raise_if_cancelled()
+    display = make_display(out)
+    ctx.report(1.0)
+    where = " (inside mask)" if mask is not None else ""
+    return Result(out, display, f"Denoise {model or ''}{where}".replace("  ", " "))
+
+
+def run_upscale(pixels: np.ndarray, scale: int, model: Optional[str], registry: Registry,
+                mask=None, *, progress, cancel) -> Result:
+    ctx = make_context(progress, cancel)
+    span = 0.7 if mask is not None else 0.9
+    out = upscale(pixels, scale, model=model, registry=registry, progress=ctx.sub(0, span).report, cancel=cancel)
+    if mask is not None:
+        plain = upscale(pixels, scale, model="lanczos", registry=registry,
+                        progress=ctx.sub(span, 0.9).report, cancel=cancel)
+        out = blend_inside_mask(plain, out, mask_to_array(mask))
+    cancel.raise_if_cancelled()
+    display = make_display(out)
+    ctx.report(1.0)
+    where = " (inside mask)" if mask is not None else ""
+    return Result(out, display, f"Upscale ×{scale} {model or ''}{where}")
+
+
+def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, variants: int, registry: Registry,
+                *, progress, cancel) -> list[Result]:
+    ctx = make_context(progress, cancel)
+    holes = mask_to_array(mask)
+    results = []
+    for i in range(variants):
+        sub = ctx.sub(i / variants, (i + 1) / variants)
+        out = inpaint(pixels, holes, model=model, seed=seed + i, registry=registry,
+                      progress=sub.sub(0, 0.9).report, cancel=cancel)
+        display = make_display(out)
+        label = f"Inpaint {model or ''}" + (f" (seed {seed + i})" if variants > 1 else "")
+        results.append(Result(out, display, label, seed + i, _thumb(display) if variants > 1 else None))
+        sub.report(1.0)
+    return results
+
+
+def run_generate(model: Optional[str], seed: int, count: int, registry: Registry, *, progress, cancel) -> list[Result]:
+    ctx = make_context(progress, cancel)
+    images = generate(model=model, seed=seed, count=count, registry=registry,
+                      progress=ctx.sub(0, 0.9).report, cancel=cancel)
+    results = []
+    for i, img in enumerate(images):
+        cancel.raise_if_cancelled()
+        display = make_display(img)
+        results.append(Result(img, display, f"Generated seed {seed + i}", seed + i, _thumb(display)))
+    ctx.report(1.0)
+    return results

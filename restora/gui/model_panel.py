@@ -1,0 +1,329 @@
+"""The dock where a person picks a task, a model and its parameters, and runs it."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QProgressBar, QPushButton, QSlider, QSpinBox, QStackedWidget,
+                               QVBoxLayout, QWidget)
+
+from ..engine import ModelInfo
+from .icons import icon
+
+TASK_LABELS = {"inpaint": "Inpaint", "denoise": "Denoise", "upscale": "Upscale", "generate": "Generate"}
+TASK_HINTS = {
+    "inpaint": "Paint over scratches, dust or tears, then Run to fill them from their surroundings.",
+    "denoise": "Removes grain and sensor noise from the whole photo, or only inside the mask.",
+    "upscale": "Enlarges the photo; learned models add detail, classical ones interpolate.",
+    "generate": "Samples new images from a generator model; click one to open it.",
+}
+SOURCE_LABELS = {"classical": "classical", "builtin": "built-in", "user": "your file"}
+
+
+def _row(*widgets) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for x in widgets:
+        lay.addWidget(x)
+    return w
+
+
+class ModelPanel(QWidget):
+    run_requested = Signal()
+    cancel_requested = Signal()
+    add_model_requested = Signal()
+    task_changed = Signal(str)
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self._models: list[ModelInfo] = []
+        self._remembered: dict[str, str] = {}
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setSpacing(8)
+
+        self.task_combo = QComboBox()
+        for task, label in TASK_LABELS.items():
+            self.task_combo.addItem(icon(task), label, task)
+        self.task_combo.setToolTip("What to do with the photo")
+        self.task_combo.setIconSize(QSize(18, 18))
+        lay.addWidget(self._heading("Task"))
+        lay.addWidget(self.task_combo)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setObjectName("hint")
+        lay.addWidget(self.hint)
+
+        lay.addWidget(self._heading("Model"))
+        self.model_list = QListWidget()
+        self.model_list.setIconSize(QSize(16, 16))
+        self.model_list.setMinimumHeight(110)
+        self.model_list.setToolTip("Models from Restora's registry: classical, built-in and your files")
+        lay.addWidget(self.model_list, 1)
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.model_info.setObjectName("hint")
+        self.model_info.setTextFormat(Qt.RichText)
+        lay.addWidget(self.model_info)
+        self.add_button = QPushButton(icon("add-model"), "Add model file…")
+        self.add_button.setToolTip("Add a .pth / .safetensors / .ckpt / .pt model (you can also drop one on the window)")
+        lay.addWidget(self.add_button)
+
+        lay.addWidget(self._heading("Parameters"))
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._inpaint_page())
+        self.stack.addWidget(self._denoise_page())
+        self.stack.addWidget(self._upscale_page())
+        self.stack.addWidget(self._generate_page())
+        lay.addWidget(self.stack)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.HLine)
+        line.setObjectName("sep")
+        lay.addWidget(line)
+        self.device_label = QLabel("Device: detecting…")
+        self.device_label.setToolTip("Where models run (a CUDA or Apple GPU when there is one, otherwise the CPU)")
+        lay.addWidget(self.device_label)
+        self.run_button = QPushButton(icon("run", "#ffffff"), "Run")
+        self.run_button.setObjectName("run")
+        self.run_button.setToolTip("Run the task on the current photo (Ctrl+Return)")
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel")
+        self.cancel_button.setToolTip("Stop the running job; the photo stays as it was (Esc)")
+        self.cancel_button.setEnabled(False)
+        lay.addWidget(_row(self.run_button, self.cancel_button))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.progress.setVisible(False)
+        lay.addWidget(self.progress)
+        self.status = QLabel()
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+
+        self.task_combo.currentIndexChanged.connect(self._on_task)
+        self.model_list.currentItemChanged.connect(self._on_model)
+        self.run_button.clicked.connect(self.run_requested)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.add_button.clicked.connect(self.add_model_requested)
+        self._has_document = False
+        self._has_mask = False
+        self._running = False
+        self._on_task()
+
+    @staticmethod
+    def _heading(text: str) -> QLabel:
+        label = QLabel(text.upper())
+        label.setObjectName("heading")
+        return label
+
+    # --- parameter pages ---------------------------------------------------------------
+    def _seed_spin(self) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(0, 2**31 - 1)
+        spin.setToolTip("Random seed: the same seed gives the same result")
+        return spin
+
+    def _inpaint_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.inpaint_seed = self._seed_spin()
+        self.variants = QSpinBox()
+        self.variants.setRange(1, 8)
+        self.variants.setToolTip("Several results with consecutive seeds to choose from (stochastic models only)")
+        form.addRow("Seed", self.inpaint_seed)
+        form.addRow("Variants", self.variants)
+        return page
+
+    def _denoise_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.auto_sigma = QCheckBox("Estimate from the photo")
+        self.auto_sigma.setChecked(True)
+        self.auto_sigma.setToolTip("Measure the noise level and pick the strength automatically")
+        self.sigma_slider = QSlider(Qt.Horizontal)
+        self.sigma_slider.setRange(1, 100)
+        self.sigma_slider.setValue(15)
+        self.sigma_spin = QSpinBox()
+        self.sigma_spin.setRange(1, 100)
+        self.sigma_spin.setValue(15)
+        self.sigma_spin.setToolTip("Noise strength σ in 0..255 units: higher removes more noise and more detail")
+        self.sigma_slider.setToolTip(self.sigma_spin.toolTip())
+        self.sigma_slider.valueChanged.connect(self.sigma_spin.setValue)
+        self.sigma_spin.valueChanged.connect(self.sigma_slider.setValue)
+        self.auto_sigma.toggled.connect(lambda on: (self.sigma_slider.setEnabled(not on),
+                                                    self.sigma_spin.setEnabled(not on)))
+        self.sigma_slider.setEnabled(False)
+        self.sigma_spin.setEnabled(False)
+        self.denoise_in_mask = QCheckBox("Only inside the mask")
+        self.denoise_in_mask.setToolTip("Apply only where the mask is painted (soft edge)")
+        form.addRow("Strength", self.auto_sigma)
+        form.addRow("σ", _row(self.sigma_slider, self.sigma_spin))
+        form.addRow("", self.denoise_in_mask)
+        return page
+
+    def _upscale_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.scale_combo = QComboBox()
+        for s in (2, 3, 4, 8):
+            self.scale_combo.addItem(f"×{s}", s)
+        self.scale_combo.setToolTip("How many times larger (each side)")
+        self.upscale_in_mask = QCheckBox("Only inside the mask")
+        self.upscale_in_mask.setToolTip("Use the model inside the mask and plain Lanczos elsewhere")
+        form.addRow("Scale", self.scale_combo)
+        form.addRow("", self.upscale_in_mask)
+        return page
+
+    def _generate_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.generate_seed = self._seed_spin()
+        self.count = QSpinBox()
+        self.count.setRange(1, 64)
+        self.count.setValue(8)
+        self.count.setToolTip("How many samples (consecutive seeds)")
+        form.addRow("Seed", self.generate_seed)
+        form.addRow("Count", self.count)
+        return page
+
+    # --- state ------------------------------------------------------------------------------
+    def task(self) -> str:
+        return self.task_combo.currentData()
+
+    def set_task(self, task: str) -> None:
+        self.task_combo.setCurrentIndex(list(TASK_LABELS).index(task))
+
+    def model_info_for(self, name: Optional[str]) -> Optional[ModelInfo]:
+        return next((m for m in self._models if m.name == name), None)
+
+    def model_name(self) -> Optional[str]:
+        item = self.model_list.currentItem()
+        return item.data(Qt.UserRole) if item is not None else None
+
+    def select_model(self, name: str) -> bool:
+        for i in range(self.model_list.count()):
+            if self.model_list.item(i).data(Qt.UserRole) == name:
+                self.model_list.setCurrentRow(i)
+                return True
+        return False
+
+    def params(self) -> dict:
+        task = self.task()
+        p = {"task": task, "model": self.model_name()}
+        if task == "inpaint":
+            p.update(seed=self.inpaint_seed.value(), variants=self.variants.value() if self.variants.isEnabled() else 1)
+        elif task == "denoise":
+            p.update(sigma=None if self.auto_sigma.isChecked() else float(self.sigma_spin.value()),
+                     mask_only=self.denoise_in_mask.isChecked())
+        elif task == "upscale":
+            p.update(scale=self.scale_combo.currentData(), mask_only=self.upscale_in_mask.isChecked())
+        else:
+            p.update(seed=self.generate_seed.value(), count=self.count.value())
+        return p
+
+    def set_models(self, models: list[ModelInfo], default_names: dict[str, Optional[str]] | None = None) -> None:
+        self._models = list(models)
+        self._defaults = default_names or {}
+        self._fill_list()
+
+    def set_device(self, name: str) -> None:
+        gpu = not name.upper().startswith("CPU")
+        self.device_label.setText(f"Device: {name}")
+        self.device_label.setToolTip(("Models run on this GPU" if gpu else "No GPU found: models run on the CPU"))
+
+    def set_context(self, has_document: bool, has_mask: bool) -> None:
+        self._has_document, self._has_mask = has_document, has_mask
+        self._update_enabled()
+
+    def set_running(self, running: bool, text: str = "") -> None:
+        self._running = running
+        self.progress.setVisible(running)
+        self.progress.setValue(0)
+        self.cancel_button.setEnabled(running)
+        if text or not running:
+            self.status.setText(text)
+        self._update_enabled()
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.setValue(int(fraction * 1000))
+
+    # --- internals -------------------------------------------------------------------------
+    def _fill_list(self) -> None:
+        task = self.task()
+        previous = self._remembered.get(task) or self.model_name()
+        self.model_list.blockSignals(True)
+        self.model_list.clear()
+        for info in self._models:
+            if info.task != task:
+                continue
+            scale = f" ×{info.scale}" if info.task == "upscale" and info.scale else ""
+            item = QListWidgetItem(icon(info.source), f"{info.name}{scale}   · {SOURCE_LABELS.get(info.source, info.source)}")
+            item.setData(Qt.UserRole, info.name)
+            tip = f"<b>{info.name}</b> ({info.architecture})<br>{info.description}"
+            if info.path:
+                tip += f"<br><small>{info.path}</small>"
+            item.setToolTip(tip)
+            self.model_list.addItem(item)
+        self.model_list.blockSignals(False)
+        if not (previous and self.select_model(previous)):
+            default = self._defaults.get(task) if hasattr(self, "_defaults") else None
+            if not (default and self.select_model(default)) and self.model_list.count():
+                self.model_list.setCurrentRow(0)
+        if self.model_list.count() == 0:
+            self.model_info.setText(f"No {TASK_LABELS[task].lower()} model yet: add a model file "
+                                    "(or drop one on the window)." if self._models else "Loading models…")
+        self._on_model()
+
+    def _on_task(self) -> None:
+        task = self.task()
+        self.stack.setCurrentIndex(list(TASK_LABELS).index(task))
+        self.hint.setText(TASK_HINTS[task])
+        self._fill_list()
+        self.task_changed.emit(task)
+
+    def _on_model(self, *_args) -> None:
+        info = self.model_info_for(self.model_name())
+        if info is not None:
+            self._remembered[self.task()] = info.name
+            bits = [info.architecture, SOURCE_LABELS.get(info.source, info.source)]
+            if info.task == "upscale":
+                bits.append(f"×{info.scale}" if info.scale else "any scale")
+            if info.stochastic:
+                bits.append("stochastic")
+            self.model_info.setText(f"{info.description}<br><span style='color:#8a8f99'>{' · '.join(bits)}</span>")
+            self.variants.setEnabled(info.stochastic)
+            self.variants.setToolTip("Several results with consecutive seeds to choose from"
+                                     if info.stochastic else "This model gives one result: it does not use a seed")
+            self.inpaint_seed.setEnabled(info.stochastic)
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        task = self.task()
+        has_model = self.model_name() is not None
+        needs_doc = task != "generate"
+        ok = has_model and not self._running and (self._has_document or not needs_doc)
+        reason = ""
+        if task == "inpaint" and self._has_document and not self._has_mask:
+            ok, reason = False, "Paint a mask over the area to fill first."
+        elif needs_doc and not self._has_document:
+            reason = "Open a photo first."
+        elif not has_model:
+            reason = "Choose a model."
+        self.run_button.setEnabled(ok)
+        self.run_button.setToolTip(reason or "Run the task on the current photo (Ctrl+Return)")
+        for box in (self.denoise_in_mask, self.upscale_in_mask):
+            box.setEnabled(self._has_mask)
+            if not self._has_mask:
+                box.setToolTip("Paint a mask to apply only inside it")
+            else:
+                box.setToolTip("Apply only where the mask is painted (soft edge)")
+        if not self._running:
+            self.status.setText(reason)

@@ -1,0 +1,327 @@
+"""The window, end to end, offscreen: open, paint, run, cancel, undo, save, errors."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from restora.engine import ModelError, Photo, read_image, write_image
+from restora.gui import jobs
+from restora.gui.display import array_to_mask
+
+from gui_helpers import drag_stroke, make_image
+
+
+def drop(window, paths) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(50, 50), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+
+
+def run_and_wait(window, qtbot, timeout=20000):
+    assert window.panel.run_button.isEnabled(), window.panel.status.text()
+    qtbot.mouseClick(window.panel.run_button, Qt.LeftButton)
+    job = window.job
+    assert job is not None
+    qtbot.waitUntil(lambda: window.job is None, timeout=timeout)
+    return job
+
+
+def test_empty_window(window):
+    assert "Restora" in window.windowTitle()
+    assert window.central.currentWidget() is window.empty
+    assert not window.act_save.isEnabled()
+    names = [window.panel.model_list.item(i).data(Qt.UserRole) for i in range(window.panel.model_list.count())]
+    assert "telea" in names
+
+
+def test_open_by_drop_files_and_folder(window, qtbot, make_photo_file, tmp_path):
+    a = make_photo_file("a.png")
+    drop(window, [a])
+    qtbot.waitUntil(lambda: len(window.documents) == 1, timeout=10000)
+    assert window.tabs.count() == 1
+    assert "a.png" in window.windowTitle() and "Restora" in window.windowTitle()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name in ("b.png", "c.jpg"):
+        write_image(folder / name, Photo(pixels=make_image()))
+    (folder / "notes.txt").write_text("not a photo")
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: len(window.documents) == 3, timeout=10000)
+    assert {d.title for d in window.documents} == {"a.png", "b.png", "c.jpg"}
+    drop(window, [a])           # already open: switches to it
+    QApplication.processEvents()
+    assert len(window.documents) == 3 and window.current_document().title == "a.png"
+    assert window._recent()[0].endswith(("b.png", "c.jpg", "a.png"))
+
+
+def test_paint_stroke_and_undo(window, qtbot, open_doc):
+    doc = open_doc()
+    canvas = window.current_canvas()
+    window.set_brush_size(10)
+    drag_stroke(canvas, [(20, 30), (40, 30), (60, 30)])
+    mask = doc.mask.to_array()
+    assert mask[30, 20] and mask[30, 40] and mask[30, 60] and mask[28, 50]
+    assert not mask[60, 40] and not mask[30, 100]
+    assert doc.undo_stack.count() == 1 and doc.modified
+    window.act_eraser.trigger()
+    drag_stroke(canvas, [(40, 30), (41, 30)])
+    assert not doc.mask.to_array()[30, 40] and doc.mask.to_array()[30, 20]
+    window.act_undo.trigger()
+    assert doc.mask.to_array()[30, 40]
+    window.act_undo.trigger()
+    assert not doc.mask.to_array().any()
+    window.act_redo.trigger()
+    assert (doc.mask.to_array() == mask).all()
+
+
+def test_brush_keys_and_slider(window, open_doc, qtbot):
+    open_doc()
+    window.set_brush_size(40)
+    window.act_bigger.trigger()
+    assert window.brush_size == 48 and window.size_slider.value() == 48
+    window.act_smaller.trigger()
+    window.act_smaller.trigger()
+    assert window.brush_size < 48
+    window.size_slider.setValue(77)
+    assert window.current_canvas().brush_size == 77
+
+
+def test_inpaint_through_worker(window, qtbot, open_doc):
+    doc = open_doc()
+    original = doc.pixels.copy()
+    doc.push_mask(array_to_mask(_square_mask(doc.pixels.shape[:2], 30, 40, 20)), "test mask")
+    holes = doc.mask.to_array()
+    window.panel.set_task("inpaint")
+    assert window.panel.select_model("telea")
+    job = run_and_wait(window, qtbot)
+    assert job.outcome == "finished", job.error
+    after = doc.pixels
+    assert not np.array_equal(after[holes], original[holes])
+    assert np.array_equal(after[~holes], original[~holes])
+    assert not doc.mask.to_array().any()           # the filled mask is cleared...
+    window.act_undo.trigger()                      # ...and one undo brings back photo and mask
+    assert np.array_equal(doc.pixels, original)
+    assert np.array_equal(doc.mask.to_array(), holes)
+    window.act_redo.trigger()
+    assert np.array_equal(doc.pixels, after)
+    window.history.setCurrentIndex(window.history.model().index(0, 0))   # jump back in the history list
+    assert np.array_equal(doc.pixels, original) and not doc.mask.to_array().any()
+
+
+def _square_mask(shape, y, x, side):
+    m = np.zeros(shape, bool)
+    m[y:y + side, x:x + side] = True
+    return m
+
+
+def test_denoise_inside_mask_only(window, qtbot, open_doc):
+    doc = open_doc()
+    original = doc.pixels.copy()
+    doc.push_mask(array_to_mask(_square_mask(doc.pixels.shape[:2], 10, 10, 30)), "mask")
+    window.panel.set_task("denoise")
+    window.panel.select_model("nlm")
+    window.panel.denoise_in_mask.setChecked(True)
+    job = run_and_wait(window, qtbot)
+    assert job.outcome == "finished", job.error
+    assert not np.array_equal(doc.pixels[15:35, 15:35], original[15:35, 15:35])
+    assert np.array_equal(doc.pixels[60:, 60:], original[60:, 60:])
+    assert doc.mask.to_array()[20, 20]            # denoise keeps the mask
+
+
+def test_upscale_changes_size_and_undo(window, qtbot, open_doc):
+    doc = open_doc()
+    doc.push_mask(array_to_mask(_square_mask(doc.pixels.shape[:2], 10, 10, 8)), "mask")
+    window.panel.set_task("upscale")
+    window.panel.select_model("lanczos")
+    window.panel.scale_combo.setCurrentIndex(0)
+    job = run_and_wait(window, qtbot)
+    assert job.outcome == "finished", job.error
+    assert doc.pixels.shape[:2] == (192, 256)
+    assert doc.mask.to_array().shape == (192, 256) and doc.mask.to_array()[30, 30]
+    assert window.current_canvas().photo_item.boundingRect().width() == 256
+    window.act_undo.trigger()
+    assert doc.pixels.shape[:2] == (96, 128) and doc.mask.to_array().shape == (96, 128)
+
+
+def test_cancel_running_job(window, qtbot, open_doc):
+    doc = open_doc(height=1200, width=1200)
+    original = doc.pixels
+    steps = doc.undo_stack.count()
+    window.panel.set_task("denoise")
+    window.panel.select_model("nlm")
+    qtbot.mouseClick(window.panel.run_button, Qt.LeftButton)
+    job = window.job
+    assert window.panel.cancel_button.isEnabled() and window.status_progress.isVisible()
+    qtbot.waitUntil(lambda: window.status_progress.value() > 0, timeout=20000)
+    t0 = time.monotonic()
+    qtbot.mouseClick(window.panel.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: window.job is None, timeout=20000)
+    assert job.outcome == "cancelled"
+    assert time.monotonic() - t0 < 10
+    assert doc.pixels is original and doc.undo_stack.count() == steps
+    assert not window.status_progress.isVisible() and window.panel.run_button.isEnabled()
+    assert not window.errors
+
+
+def test_save_as_and_reload(window, qtbot, open_doc, tmp_path):
+    doc = open_doc()
+    source_bytes = Path(doc.source).read_bytes()
+    doc.push_mask(array_to_mask(_square_mask(doc.pixels.shape[:2], 30, 40, 20)), "mask")
+    window.panel.set_task("inpaint")
+    window.panel.select_model("telea")
+    run_and_wait(window, qtbot)
+    assert doc.modified
+    # Save on the original asks first; "cancel" leaves the file alone
+    asked = []
+    window.ask_overwrite_original = lambda d: asked.append(d) or "cancel"
+    window.save()
+    assert asked and Path(doc.source).read_bytes() == source_bytes
+    out = tmp_path / "restored.png"
+    window.get_save_path = lambda d, *a, **k: str(out)
+    window.save_as()
+    qtbot.waitUntil(lambda: not doc.modified, timeout=10000)
+    assert np.array_equal(read_image(out).pixels, doc.pixels)
+    assert doc.path == out and "restored.png" in window.windowTitle()
+    assert Path(doc.source).read_bytes() == source_bytes
+    # plain Save now writes to the new file without asking
+    window.ask_overwrite_original = lambda d: pytest.fail("must not ask for a non-original file")
+    window.act_undo.trigger()
+    window.save()
+    qtbot.waitUntil(lambda: not doc.modified, timeout=10000)
+    assert np.array_equal(read_image(out).pixels, doc.pixels)
+    window.close_document(doc)
+    window.open_paths([str(out)])
+    qtbot.waitUntil(lambda: len(window.documents) == 1, timeout=10000)
+    assert np.array_equal(window.documents[0].pixels, read_image(out).pixels)
+
+
+def test_export_keeps_16_bit_and_metadata(window, qtbot, tmp_path):
+    src = tmp_path / "deep.png"
+    icc = None
+    write_image(src, Photo(pixels=make_image(dtype=np.uint16)))
+    window.open_paths([str(src)])
+    qtbot.waitUntil(lambda: len(window.documents) == 1, timeout=10000)
+    doc = window.documents[0]
+    assert doc.pixels.dtype == np.uint16
+    for name, quality in (("e.tif", 90), ("e.jpg", 80), ("e.webp", 85)):
+        window.get_export = lambda d, n=name, q=quality: (tmp_path / n, q)
+        window.export()
+        qtbot.waitUntil(lambda n=name: (tmp_path / n).exists(), timeout=10000)
+    assert read_image(tmp_path / "e.tif").pixels.dtype == np.uint16
+    assert read_image(tmp_path / "e.jpg").pixels.dtype == np.uint8
+    assert doc.path == src       # exporting does not change where Save writes
+
+
+def test_failing_model_shows_error_and_window_survives(window, qtbot, open_doc, tmp_path, monkeypatch):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"this is not a model at all")
+    drop(window, [bad])
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=10000)
+    assert "broken.pth" in window.errors[-1]
+    doc = open_doc()
+    original = doc.pixels
+
+    def explode(*args, **kwargs):
+        raise ModelError("broken.pth: the model file is damaged (re-download it)")
+
+    monkeypatch.setattr(jobs, "run_denoise", explode)
+    window.panel.set_task("denoise")
+    window.panel.select_model("nlm")
+    job = run_and_wait(window, qtbot)
+    assert job.outcome == "failed"
+    assert window.errors[-1] == "broken.pth: the model file is damaged (re-download it)"
+    assert doc.pixels is original and window.panel.run_button.isEnabled()
+
+    def oom(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(jobs, "run_denoise", oom)
+    run_and_wait(window, qtbot)
+    assert "out of memory" in window.errors[-1].lower()
+    monkeypatch.undo()
+    job = run_and_wait(window, qtbot)
+    assert job.outcome == "finished"
+
+
+def test_open_corrupt_file_shows_error(window, qtbot, tmp_path):
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    window.open_paths([str(bad)])
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=10000)
+    assert "corrupt.png" in window.errors[-1]
+    assert not window.documents
+
+
+def test_close_with_unsaved_changes_asks(window, qtbot, open_doc):
+    doc = open_doc()
+    window.set_brush_size(8)
+    drag_stroke(window.current_canvas(), [(10, 10), (30, 30)])
+    answers = ["cancel"]
+    window.ask_save_changes = lambda d: answers.pop(0)
+    assert not window.close_document(doc)
+    assert doc in window.documents
+    answers.append("discard")
+    assert window.close_document(doc)
+    assert not window.documents and window.central.currentWidget() is window.empty
+
+
+def test_generate_grid_opens_sample(window, qtbot, monkeypatch):
+    from restora.gui.display import make_display
+
+    def fake_generate(model, seed, count, registry, *, progress, cancel):
+        results = []
+        for i in range(count):
+            img = make_image(32, 32, seed=seed + i)
+            d = make_display(img)
+            results.append(jobs.Result(img, d, f"Generated seed {seed + i}", seed + i, jobs._thumb(d)))
+        return results
+
+    monkeypatch.setattr(jobs, "run_generate", fake_generate)
+    window.panel.set_models(window.panel._models + [
+        __import__("restora.engine", fromlist=["ModelInfo"]).ModelInfo("fake-gan", "generate", "user", "test", "GAN")])
+    window.panel.set_task("generate")
+    window.panel.select_model("fake-gan")
+    window.panel.count.setValue(4)
+    window.panel.generate_seed.setValue(7)
+    run_and_wait(window, qtbot)
+    dialog = window._samples[-1]
+    assert dialog.grid.count() == 4
+    dialog._pick(2)
+    assert window.current_document().title == "Generated seed 9"
+    assert window.current_document().modified
+
+
+def test_compare_modes_and_zoom_render(window, qtbot, open_doc):
+    doc = open_doc()
+    canvas = window.current_canvas()
+    doc.push_mask(array_to_mask(_square_mask(doc.pixels.shape[:2], 10, 10, 30)), "mask")
+    window.act_actual.trigger()
+    assert canvas.zoom() == pytest.approx(1.0)
+    window.act_zoom_in.trigger()
+    assert canvas.zoom() > 1.0
+    canvas.grab()
+    window.act_fit.trigger()
+    window.act_split.setChecked(True)
+    assert canvas.photo_item.mode == "split" and canvas.photo_item.before is not None
+    canvas.set_split(0.3)
+    canvas.grab()
+    window.act_original.setChecked(True)
+    assert canvas.photo_item.mode == "original" and not window.act_split.isChecked()
+    window.act_original.setChecked(False)
+    assert canvas.photo_item.mode == "normal"
+    canvas.set_zoom(0.05)
+    canvas.grab()
+
+
+def test_settings_remember_layout(window, settings):
+    window.set_brush_size(123)
+    window.save_layout()
+    assert int(settings.value("brush/size")) == 123
+    assert settings.value("window/geometry") is not None
