@@ -87,9 +87,15 @@ class Registry:
         infos.sort(key=lambda i: (TASKS.index(i.task), order[i.source], i.name))
         return [i for i in infos if task is None or i.task == task]
 
-    def default_name(self, task: str, scale: Optional[int] = None) -> Optional[str]:
-        """Best available model for a task: built-in ones first, then the classical fallback."""
+    def default_name(self, task: str, scale: Optional[int] = None,
+                     channels: Optional[int] = None) -> Optional[str]:
+        """Best available model for a task: built-in ones first, then the classical fallback.
+
+        ``scale`` picks among upscalers; ``channels`` (1 gray, 3 colour) prefers a
+        built-in model made for the photo's kind, else the colour one.
+        """
         builtins = [m.info for m in self._fixed.values() if m.info.source == "builtin" and m.info.task == task]
+        builtins.sort(key=lambda i: (i.in_channels != (channels or 3), i.in_channels != 3, i.name))
         if task == "upscale" and builtins:
             exact = [i for i in builtins if i.scale == scale]
             bigger = sorted((i for i in builtins if scale is None or i.scale >= scale), key=lambda i: i.scale)
@@ -100,10 +106,14 @@ class Registry:
         return {"inpaint": "telea", "denoise": "nlm", "upscale": "lanczos"}.get(task)
 
     # --- resolving -------------------------------------------------------------
-    def get(self, name_or_path: Optional[str], task: str, scale: Optional[int] = None) -> AnyModel:
-        """The model called ``name_or_path`` (a registry name or a file), checked against ``task``."""
+    def get(self, name_or_path: Optional[str], task: str, scale: Optional[int] = None,
+            channels: Optional[int] = None) -> AnyModel:
+        """The model called ``name_or_path`` (a registry name or a file), checked against ``task``.
+
+        Without a name, the task's default for ``scale``/``channels`` (see ``default_name``).
+        """
         if not name_or_path:
-            name_or_path = self.default_name(task, scale)
+            name_or_path = self.default_name(task, scale, channels)
             if name_or_path is None:
                 raise ModelError(f"no {task} model is available: pass --model FILE "
                                  f"or put one in {self.user_dir}")

@@ -102,12 +102,13 @@ def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
 
 
 def setup(model_name: Optional[str], task: str, device: str, registry: Optional[Registry],
-          progress: Optional[ProgressFn], cancel: Optional[CancelToken], scale: Optional[int] = None):
+          progress: Optional[ProgressFn], cancel: Optional[CancelToken], scale: Optional[int] = None,
+          channels: Optional[int] = None):
     """Resolve device and model (loading it), and build the job context."""
     ctx = make_context(progress, cancel)
     ctx.check()
     dev = resolve_device(device)
-    model = (registry or default_registry()).get(model_name, task, scale)
+    model = (registry or default_registry()).get(model_name, task, scale, channels)
     model.prepare(dev)
     ctx.report(0.0)
     return model, dev, ctx

@@ -25,8 +25,9 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
     pixels = as_hwc(image)
     if scale not in SCALES:
         raise BadInputError(f"scale {scale} is not supported: use one of {', '.join(map(str, SCALES))}")
-    net, dev, ctx = setup(model, "upscale", device, registry, progress, cancel, scale=scale)
     color, alpha = split_alpha(pixels)
+    net, dev, ctx = setup(model, "upscale", device, registry, progress, cancel, scale=scale,
+                          channels=color.shape[2])
     native = net.info.scale or scale
 
     def run(crop: np.ndarray) -> np.ndarray:
