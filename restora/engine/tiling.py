@@ -72,12 +72,14 @@ def _ramp(length: int, band_before: int) -> np.ndarray:
 
 
 def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Optional[int] = None,
-              tile: Optional[int] = None, context_px: int = 16,
+              tile: Optional[int] = None, context_px: int = 16, align_px: int = 1,
               ctx: Optional[JobContext] = None) -> np.ndarray:
     """Apply ``fn`` to ``image`` (HxWxC, uint8/uint16/float32) tile by tile.
 
     ``tile`` is the core size in input pixels; ``None`` or a size covering the
-    whole photo means one pass. Returns an array of ``image``'s dtype, shape
+    whole photo means one pass. ``align_px``: crops start on multiples of it, for
+    networks that downsample (a U-Net with stride 8 gives different results on a
+    grid shifted by 3 px than on the whole photo). Returns an array of ``image``'s dtype, shape
     (H*scale, W*scale, out_channels). Raises ``Cancelled`` between tiles and
     ``OutOfMemoryError`` when even ``MIN_TILE`` does not fit.
     """
@@ -87,7 +89,7 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
     size = tile if tile and tile > 0 else max(height, width)
     while True:
         try:
-            return _run_pass(image, fn, scale, out_channels, size, context_px, ctx)
+            return _run_pass(image, fn, scale, out_channels, size, context_px, max(align_px, 1), ctx)
         except Exception as exc:  # noqa: BLE001 - only OOM is retried, the rest re-raised
             if not is_oom(exc):
                 raise
@@ -99,7 +101,7 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
             size = max(MIN_TILE, min(size, max(height, width)) // 2)
 
 
-def _run_pass(image, fn, scale, out_channels, tile, context_px, ctx: JobContext) -> np.ndarray:
+def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobContext) -> np.ndarray:
     height, width = image.shape[:2]
     cells = grid(height, width, tile)
     out = np.empty((height * scale, width * scale, out_channels), image.dtype)
@@ -113,6 +115,7 @@ def _run_pass(image, fn, scale, out_channels, tile, context_px, ctx: JobContext)
         # including the feather band outside the core, sees a full `context_px` of real image.
         iy0, iy1 = max(oy0 - context_px, 0), min(oy1 + context_px, height)
         ix0, ix1 = max(ox0 - context_px, 0), min(ox1 + context_px, width)
+        iy0, ix0 = iy0 - iy0 % align, ix0 - ix0 % align
         result = fn(to_float(image[iy0:iy1, ix0:ix1]))
         expected = ((iy1 - iy0) * scale, (ix1 - ix0) * scale)
         if result.shape[:2] != expected:

@@ -46,6 +46,8 @@ class ImageModel(ABC):
     info: ModelInfo
     #: Pixels of surrounding image a crop needs so its centre matches a whole-image run.
     context_px: int = 16
+    #: Crops must start on multiples of this (networks that downsample are not shift-invariant).
+    align_px: int = 1
     #: Rough fp32 working memory per input pixel of a crop (bytes), to size tiles.
     bytes_per_pixel: int = 64
     #: Largest useful tile on the CPU (bigger tiles stop helping and cost memory).

@@ -75,11 +75,22 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
 
         net = nets.build(arch, config)
         net.load_state_dict(load_file(str(path), device="cpu"))
+        model.align_px = _stride(net)
         return net
 
-    return TorchImageModel(info, loader, _run_denoise if task == "denoise" else _run_upscale,
-                           context_px=int(meta.get("context_px", "32")),
-                           bytes_per_pixel=int(meta.get("bytes_per_pixel", "1024")))
+    model = TorchImageModel(info, loader, _run_denoise if task == "denoise" else _run_upscale,
+                            context_px=int(meta.get("context_px", "48" if task == "denoise" else "32")),
+                            bytes_per_pixel=int(meta.get("bytes_per_pixel", "1024")))
+    return model
+
+
+def _stride(net) -> int:
+    """How far apart two crops' origins must be for a net to see them identically."""
+    for module in (net, getattr(net, "net", None)):
+        stride = getattr(module, "mult", None)
+        if isinstance(stride, int) and stride > 0:
+            return stride
+    return 1
 
 
 def builtin_models() -> list[TorchImageModel]:

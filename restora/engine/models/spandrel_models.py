@@ -74,5 +74,8 @@ def spandrel_model(path: Path) -> TorchImageModel:
         # The first load is the one `describe` already did; reloads read the file again.
         return holder.pop("descriptor", None) or describe(path)
 
-    return TorchImageModel(info, loader, _run_masked if task == "inpaint" else _run_image,
-                           context_px=64 if task == "inpaint" else 32)
+    model = TorchImageModel(info, loader, _run_masked if task == "inpaint" else _run_image,
+                            context_px=64 if task == "inpaint" else 32)
+    # Window-attention and downsampling nets pad to a multiple; aligned crops see the same grid.
+    model.align_px = max(1, int(getattr(descriptor.size_requirements, "multiple_of", 1)))
+    return model

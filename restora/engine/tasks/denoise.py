@@ -32,5 +32,5 @@ def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional
     params = {"sigma": max(float(sigma), 0.5) / 255.0, "bit_depth": bit_depth(pixels)}
     fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, **params), luma_only=False)
     out = run_tiled(color, fn, scale=1, tile=choose_tile(net, dev, tile, *color.shape[:2]),
-                    context_px=net.context_px, ctx=ctx)
+                    context_px=net.context_px, align_px=net.align_px, ctx=ctx)
     return restore_layout(merge_alpha(out, alpha), image)

@@ -41,7 +41,7 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
 
     fn = adapt_channels(net, color.shape[2], run, luma_only=True, scale=scale)
     out = run_tiled(color, fn, scale=scale, tile=choose_tile(net, dev, tile, *color.shape[:2]),
-                    context_px=net.context_px, ctx=ctx.sub(0.0, 0.97 if alpha is not None else 1.0))
+                    context_px=net.context_px, align_px=net.align_px, ctx=ctx.sub(0.0, 0.97 if alpha is not None else 1.0))
     if alpha is not None:
         ctx.check()
         h, w = alpha.shape[:2]
