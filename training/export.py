@@ -67,6 +67,46 @@ def export_denoise(ckpt):
           extra)
 
 
+def fold_to_gray(sd, r=2):
+    """Exactly convert a 3-channel UNetDenoiser that is applied to a replicated
+    gray image (output averaged over channels) into an in_channels=1 net.
+    pixel_unshuffle channel order is c*r*r + k, the noise map is the last
+    input channel of the head."""
+    r2 = r * r
+    out = dict(sd)
+    hw = sd["head.weight"]                       # [c1, 3*r2 + 1, 3, 3]
+    out["head.weight"] = torch.cat([hw[:, 0:r2] + hw[:, r2:2 * r2] + hw[:, 2 * r2:3 * r2],
+                                    hw[:, 3 * r2:]], 1)
+    tw, tb = sd["tail.weight"], sd["tail.bias"]  # [3*r2, c1, 3, 3]
+    out["tail.weight"] = (tw[0:r2] + tw[r2:2 * r2] + tw[2 * r2:3 * r2]) / 3.0
+    out["tail.bias"] = (tb[0:r2] + tb[r2:2 * r2] + tb[2 * r2:3 * r2]) / 3.0
+    return out
+
+
+def export_denoise_gray(ckpt):
+    st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = C.load_config(os.path.join(C.ROOT, "training", "configs", "denoise_gray.json"))
+    net_cfg = dict(cfg["net"])
+    net_cfg["channels"] = list(net_cfg["channels"])
+    net_cfg["blocks"] = list(net_cfg["blocks"])
+    gsd = fold_to_gray(st["model"], net_cfg.get("unshuffle", 2))
+    gcfg = dict(net_cfg, in_channels=1)
+    # check the fold is exact
+    nets = C.load_nets()
+    m3 = nets.build(cfg["arch"], net_cfg)
+    m3.load_state_dict(st["model"])
+    m1 = nets.build(cfg["arch"], gcfg)
+    m1.load_state_dict(gsd)
+    with torch.no_grad():
+        x = torch.rand(1, 1, 40, 56)
+        s = torch.full((1, 1, 1, 1), 0.1)
+        d = (m3(x.expand(-1, 3, -1, -1), s).mean(1, keepdim=True) - m1(x, s)).abs().max().item()
+    assert d < 1e-4, d
+    _save(gsd, "restora-denoise-gray", cfg["arch"], gcfg, "denoise", 1, 1, 1,
+          "Restora denoiser (gray): small U-Net fine-tuned on gray photos, noise-level map input",
+          {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)"})
+
+
 def export_sr(ckpt):
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
     cfg = C.load_config(os.path.join(C.ROOT, "training", "configs", "sr.json"))
@@ -82,11 +122,13 @@ def export_sr(ckpt):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("task", choices=["denoise", "sr"])
+    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr"])
     ap.add_argument("--ckpt", default=None)
     a = ap.parse_args()
     if a.task == "denoise":
         export_denoise(a.ckpt or os.path.join(C.ROOT, "training", "runs", "denoise_v1", "best.pt"))
+    elif a.task == "denoise-gray":
+        export_denoise_gray(a.ckpt or os.path.join(C.ROOT, "training", "runs", "denoise_gray_v1", "best.pt"))
     else:
         export_sr(a.ckpt or os.path.join(C.ROOT, "training", "runs", "sr_v1", "best.pt"))
 

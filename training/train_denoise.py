@@ -162,6 +162,10 @@ def main():
     C.init_weights(model)
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
+    if cfg.get("init_from") and ck.load() is None:
+        init = torch.load(os.path.join(C.ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"])
+        print("initialised from", cfg["init_from"], "step", init.get("step"), flush=True)
     data = DenoiseData(cfg, rng, nrng)
     val = make_val(cfg)
     step = 0
@@ -203,10 +207,10 @@ def main():
             loss_acc = 0.0
         if step % cfg.get("val_every", 250) == 0 or step == total:
             pc, pg = validate(model, val, device)
-            improved = pc > best
-            if improved:
-                best = pc
-                torch.save({"model": model.state_dict(), "step": step, "val": pc},
+            score = pg if cfg.get("select_on") == "gray" else pc
+            if score > best:
+                best = score
+                torch.save({"model": model.state_dict(), "step": step, "val": score},
                            os.path.join(run_dir, "best.pt"))
             log.log(step=step, val_color25=pc, val_gray25=pg, best=best)
         state = lambda: {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,  # noqa

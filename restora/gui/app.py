@@ -20,11 +20,16 @@ QPushButton#link { color: #8fb0f5; border: none; padding: 2px 8px; text-align: l
 QPushButton#link:hover { color: #b6cdfa; text-decoration: underline; }
 QDockWidget::title { padding: 6px; background: #2b2d32; }
 QToolBar { spacing: 2px; padding: 3px; border: none; }
-QTabBar::tab { padding: 6px 12px; }
 QProgressBar { border: 1px solid #3a3d44; border-radius: 3px; background: #24262a; }
 QProgressBar::chunk { background: #3d6fd9; border-radius: 2px; }
 QListWidget { border: 1px solid #3a3d44; border-radius: 3px; }
 QListWidget::item { padding: 3px; }
+QLabel#statusField { color: #b4b8c0; padding: 0 10px; border-left: 1px solid #3a3d44; }
+QFrame#sep { color: #3a3d44; background: #3a3d44; max-height: 1px; border: none; }
+QTabBar::tab { background: #2b2d32; color: #9aa0aa; border: none; padding: 6px 10px 6px 14px; }
+QTabBar::tab:selected { background: #26282c; color: #e6e8ec; border-bottom: 2px solid #3d6fd9; }
+QTabWidget::pane { border: none; }
+QUndoView, QListView { outline: none; }
 """
 
 

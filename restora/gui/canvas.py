@@ -208,6 +208,7 @@ class Canvas(QGraphicsView):
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self.setAcceptDrops(False)          # the main window takes drops
+        self.viewport().setAcceptDrops(False)
 
         self.photo_item = PhotoItem()
         self.photo_item.has_alpha = document.photo.has_alpha
@@ -323,11 +324,13 @@ class Canvas(QGraphicsView):
             self._ensure_before()
         self.photo_item.mode = mode
         self.photo_item.update()
-        self.viewport().setCursor(Qt.ArrowCursor)
+        self.viewport().update()
+        self._update_cursor_item()
 
     def set_split(self, fraction: float) -> None:
         self.photo_item.split = min(max(fraction, 0.0), 1.0)
         self.photo_item.update()
+        self.viewport().update()
         self.split_changed.emit(self.photo_item.split)
 
     def hold_original(self, on: bool) -> None:
@@ -339,6 +342,44 @@ class Canvas(QGraphicsView):
             self.set_compare("original")
         else:
             self.set_compare(getattr(self, "_mode_before_hold", "normal"))
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self.photo_item.mode != "normal":      # the labels are fixed to the viewport
+            self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if self.photo_item.mode not in ("split", "original") or self.photo_item.display is None:
+            return
+        painter.save()
+        painter.resetTransform()
+        font = painter.font()
+        font.setPointSizeF(max(font.pointSizeF(), 9.0))
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        top = 10
+
+        def tag(text: str, x: float, align_right: bool) -> None:
+            w = metrics.horizontalAdvance(text) + 16
+            h = metrics.height() + 8
+            left = x - w - 8 if align_right else x + 8
+            box = QRectF(left, top, w, h)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(QColor(240, 240, 240))
+            painter.drawText(box, Qt.AlignCenter, text)
+
+        if self.photo_item.mode == "original":
+            tag("Original", 0, False)
+        else:
+            width = self.photo_item.boundingRect().width()
+            x = self.mapFromScene(QPointF(width * self.photo_item.split, 0)).x()
+            x = min(max(x, 0), self.viewport().width())
+            tag("Original", x, True)
+            tag("Result", x, False)
+        painter.restore()
 
     # --- tools ------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:

@@ -138,9 +138,8 @@ class MainWindow(QMainWindow):
         self.undo_group = QUndoGroup(self)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.setTabsClosable(True)
+        self.tabs.setTabsClosable(False)      # our own close buttons (see add_document)
         self.tabs.setMovable(True)
-        self.tabs.tabCloseRequested.connect(lambda i: self.close_document(self.tabs.widget(i).document))
         self.tabs.currentChanged.connect(self._on_tab)
         self.empty = EmptyPage(self)
         self.central = QStackedWidget()
@@ -345,6 +344,13 @@ class MainWindow(QMainWindow):
         self.pos_label = QLabel()
         self.size_label = QLabel()
         self.zoom_label = QLabel()
+        for w in (self.pos_label, self.size_label, self.zoom_label):
+            w.setObjectName("statusField")
+        self.pos_label.setMinimumWidth(90)
+        self.pos_label.setToolTip("Photo pixel under the mouse")
+        self.size_label.setToolTip("Photo size, channels and bit depth")
+        self.zoom_label.setToolTip("Zoom (F fits, 1 shows 100%)")
+        self.zoom_label.setMinimumWidth(56)
         for w in (self.elapsed_label, self.status_progress, self.cancel_button, self.pos_label, self.size_label,
                   self.zoom_label):
             sb.addPermanentWidget(w)
@@ -500,6 +506,13 @@ class MainWindow(QMainWindow):
         doc.path_changed.connect(lambda d=doc: self._update_titles(d))
         doc.pixels_changed.connect(lambda d=doc: d is self.current_document() and self._update_state())
         index = self.tabs.addTab(canvas, doc.title)
+        close = QToolButton()
+        close.setIcon(icon("close", "#9aa0aa"))
+        close.setAutoRaise(True)
+        close.setToolTip("Close this photo (Ctrl+W)")
+        close.setFixedSize(18, 18)
+        close.clicked.connect(lambda _=False, d=doc: self.close_document(d))
+        self.tabs.tabBar().setTabButton(index, self.tabs.tabBar().ButtonPosition.RightSide, close)
         self.tabs.setTabToolTip(index, str(doc.path) if doc.path else doc.title)
         self.tabs.setCurrentIndex(index)
         self.central.setCurrentWidget(self.tabs)
@@ -546,6 +559,8 @@ class MainWindow(QMainWindow):
             self._update_state()
 
     def _update_titles(self, doc: Document) -> None:
+        if doc.closed or doc not in self.documents:
+            return
         canvas = self.canvas_for(doc)
         if canvas is not None:
             i = self.tabs.indexOf(canvas)

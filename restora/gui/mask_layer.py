@@ -114,4 +114,6 @@ class MaskLayer(QObject):
         return new_mask_image(self.width, self.height)
 
     def inverted(self) -> QImage:
-        return array_to_mask(~self.to_array())
+        image = self.image.copy()
+        image.invertPixels(QImage.InvertRgba)     # Alpha8: painted 255 <-> 0
+        return image

@@ -50,8 +50,8 @@ class ImageModel(ABC):
     align_px: int = 1
     #: Rough fp32 working memory per input pixel of a crop (bytes), to size tiles.
     bytes_per_pixel: int = 64
-    #: Largest useful tile on the CPU (bigger tiles stop helping and cost memory).
-    max_cpu_tile: int = 1024
+    #: Largest tile on the CPU: a tile is the unit of cancellation, so keep one to seconds.
+    max_cpu_tile: int = 2048
 
     def prepare(self, device: DeviceInfo) -> None:
         """Load weights onto ``device`` (cached). Classical models need nothing."""

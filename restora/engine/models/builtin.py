@@ -80,8 +80,13 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
 
     model = TorchImageModel(info, loader, _run_denoise if task == "denoise" else _run_upscale,
                             context_px=int(meta.get("context_px", "48" if task == "denoise" else "32")),
-                            bytes_per_pixel=int(meta.get("bytes_per_pixel", "1024")))
+                            bytes_per_pixel=int(meta.get("bytes_per_pixel", _bytes_per_pixel(task, scale))))
     return model
+
+
+def _bytes_per_pixel(task: str, scale: int) -> int:
+    """Peak working memory per input pixel, measured with benchmarks/engine_speed.py (fp32, CPU)."""
+    return 320 if task == "denoise" else 200 + 125 * scale * scale
 
 
 def _stride(net) -> int:

@@ -90,7 +90,7 @@ class TorchImageModel(ImageModel):
     """A torch network over image crops, loaded lazily and cached on one device."""
 
     def __init__(self, info: ModelInfo, loader: Callable[[], Any], call: CallFn, *,
-                 context_px: int = 32, bytes_per_pixel: int = 2048, max_cpu_tile: int = 768):
+                 context_px: int = 32, bytes_per_pixel: int = 2048, max_cpu_tile: int = 2048):
         self.info = info
         self._loader, self._call = loader, call
         self.context_px, self.bytes_per_pixel, self.max_cpu_tile = context_px, bytes_per_pixel, max_cpu_tile

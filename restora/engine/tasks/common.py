@@ -13,6 +13,7 @@ from ..models.base import ImageModel
 from ..registry import Registry, default_registry
 from ..tiling import MIN_TILE
 
+CPU_TILE_BUDGET = 1 << 30   # bytes of working memory for one tile on the CPU
 Crop = np.ndarray
 CropFn = Callable[[Crop], Crop]
 
@@ -94,9 +95,14 @@ def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
         return None
     if requested:
         return max(int(requested), MIN_TILE)
-    share = 0.5 if device.kind == "cuda" else 0.25
-    side = int(math.sqrt(free_memory_bytes(device) * share / max(model.bytes_per_pixel, 1)))
-    cap = model.max_cpu_tile if device.kind == "cpu" else 2048
+    if device.kind == "cpu":
+        # RAM is shared with the photo itself and the rest of the desktop: a fixed
+        # budget keeps peak memory flat; tiles this big cost < 10% in overlap.
+        budget = min(free_memory_bytes(device) * 0.25, CPU_TILE_BUDGET)
+        cap = model.max_cpu_tile
+    else:
+        budget, cap = free_memory_bytes(device) * 0.5, 4096
+    side = int(math.sqrt(budget / max(model.bytes_per_pixel, 1)))
     side = max(MIN_TILE * 2, min(side, cap)) // 32 * 32
     return None if side >= max(height, width) else side
 
