@@ -93,6 +93,28 @@ def measure_one(task: str, model: str, megapixels: float, runs: int, device: str
     return result
 
 
+def measure_overhead(task: str, model: str, megapixels: float, runs: int, device: str) -> dict:
+    """Whole-image and tiled runs alternated in one process, so drift in machine load hits both."""
+    from restora.engine import denoise, upscale
+
+    photo = make_photo(megapixels)
+    if task == "denoise":
+        photo = noisy(photo)
+        call = lambda tile: denoise(photo, 25.0, model=model, device=device, tile=tile)  # noqa: E731
+    else:
+        call = lambda tile: upscale(photo, 2, model=model, device=device, tile=tile)  # noqa: E731
+    call(None)  # warm-up: model load, allocator
+    times = {"whole": [], "tiled": []}
+    for _ in range(runs):
+        for kind, tile in (("whole", 0), ("tiled", None)):
+            start = time.perf_counter()
+            call(tile)
+            times[kind].append(time.perf_counter() - start)
+    whole, tiled = statistics.median(times["whole"]), statistics.median(times["tiled"])
+    return {"task": task, "model": model, "mp": megapixels, "whole_s": whole, "tiled_s": tiled,
+            "overhead_pct": 100 * (tiled / whole - 1)}
+
+
 def run_child(task, model, megapixels, runs, device, tile, scale=2) -> dict:
     cmd = [sys.executable, __file__, "--child", task, model, str(megapixels), str(runs), device, str(tile)]
     env = dict(os.environ, BENCH_SCALE=str(scale))
@@ -112,6 +134,10 @@ def fmt(r: dict) -> str:
 
 
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-overhead":
+        task, model, mp, runs, device = sys.argv[2:7]
+        print(json.dumps(measure_overhead(task, model, float(mp), int(runs), device)))
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         task, model, mp, runs, device, tile = sys.argv[2:8]
         tile_value = None if tile == "None" else int(tile)
@@ -145,15 +171,19 @@ def main() -> int:
             name = reg.default_name(task, scale)
             print(fmt(run_child(task, name, args.big_mp, 1, args.device, None, scale)), flush=True)
     if args.overhead:
-        print(f"\ntiling overhead on a {max(args.mp, 4.0):g} MP photo (whole image vs automatic tiles):")
+        mp = max(args.mp, 4.0)
+        print(f"\ntiling overhead on a {mp:g} MP photo (whole image vs automatic tiles, alternated, "
+              f"median of {args.runs}):")
         for task, scale in (("denoise", 1), ("upscale", 2)):
             name = reg.default_name(task, scale)
-            whole = run_child(task, name, max(args.mp, 4.0), args.runs, args.device, 0, scale)
-            tiled = run_child(task, name, max(args.mp, 4.0), args.runs, args.device, None, scale)
-            print(fmt(whole) + "  [whole]")
-            print(fmt(tiled) + "  [tiled]")
-            if "error" not in whole and "error" not in tiled:
-                print(f"  -> tiling costs {100 * (tiled['median_s'] / whole['median_s'] - 1):+.1f}% time")
+            cmd = [sys.executable, __file__, "--child-overhead", task, name, str(mp), str(args.runs), args.device]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{task:8} {name:26} ERROR {proc.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"{task:8} {name:26} whole {r['whole_s']:7.2f} s  tiled {r['tiled_s']:7.2f} s  "
+                  f"tiling costs {r['overhead_pct']:+.1f}%", flush=True)
     return 0
 
 

@@ -30,6 +30,8 @@ QTabBar::tab { background: #2b2d32; color: #9aa0aa; border: none; padding: 6px 1
 QTabBar::tab:selected { background: #26282c; color: #e6e8ec; border-bottom: 2px solid #3d6fd9; }
 QTabWidget::pane { border: none; }
 QUndoView, QListView { outline: none; }
+QUndoView::item { padding: 3px; }
+QTabBar { qproperty-drawBase: 0; }
 """
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage
@@ -52,8 +53,13 @@ def build_levels(image: QImage, min_side: int = MIN_LEVEL_SIDE) -> list[QImage]:
 
 @dataclass
 class Display:
-    """What the canvas draws for one array: the full image and its halved levels."""
+    """What the canvas draws for one array: the full image and its halved levels.
+
+    ``buffers`` owns the pixel memory the levels point into (when they were built from
+    numpy arrays): it lives exactly as long as the Display.
+    """
     levels: list[QImage] = field(default_factory=list)
+    buffers: list = field(default_factory=list, repr=False)
 
     @property
     def width(self) -> int:
@@ -75,8 +81,43 @@ class Display:
         return k
 
 
-def make_display(pixels: np.ndarray) -> Display:
-    return Display(build_levels(array_to_qimage(pixels)))
+def _screen_bgra(pixels: np.ndarray) -> tuple[np.ndarray, QImage.Format]:
+    """HxWx4 uint8 in QImage's 32-bit memory order (B, G, R, A), and its QImage format.
+
+    Built with numpy/OpenCV, which let go of Python's lock while they work, so a worker
+    thread doing this for a huge photo never stalls the window (a single long Qt call would).
+    """
+    arr = pixels
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)          # screen only; the document keeps 16 bits
+    elif arr.dtype != np.uint8:
+        raise TypeError(f"cannot display {arr.dtype} pixels")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_GRAY2BGRA), QImage.Format_RGB32
+    if arr.shape[2] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGRA), QImage.Format_RGB32
+    if arr.shape[2] == 2:                           # gray + alpha → RGBA
+        arr = np.dstack([arr[:, :, 0]] * 3 + [arr[:, :, 1]])
+    premultiplied = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGBA2mRGBA)
+    return cv2.cvtColor(premultiplied, cv2.COLOR_RGBA2BGRA), QImage.Format_ARGB32_Premultiplied
+
+
+def _wrap(bgra: np.ndarray, fmt: QImage.Format) -> QImage:
+    h, w = bgra.shape[:2]
+    return QImage(bgra.data, w, h, bgra.strides[0], fmt)
+
+
+def make_display(pixels: np.ndarray, min_side: int = MIN_LEVEL_SIDE) -> Display:
+    """The screen image of an engine array with its pyramid (call it on a worker thread for big photos)."""
+    base, fmt = _screen_bgra(pixels)
+    buffers = [base]
+    while max(buffers[-1].shape[:2]) > min_side:
+        prev = buffers[-1]
+        h, w = prev.shape[:2]
+        buffers.append(cv2.resize(prev, (max(1, (w + 1) // 2), max(1, (h + 1) // 2)), interpolation=cv2.INTER_AREA))
+    return Display([_wrap(b, fmt) for b in buffers], buffers)
 
 
 # --- the mask ----------------------------------------------------------------------

@@ -60,9 +60,10 @@ def add_model(registry: Registry, path: str, *, progress, cancel):
 
 
 def run_denoise(pixels: np.ndarray, sigma: Optional[float], model: Optional[str], registry: Registry,
-                mask=None, *, progress, cancel) -> Result:
+                mask=None, *, progress, cancel, tile: Optional[int] = None) -> Result:
     ctx = make_context(progress, cancel)
-    out = denoise(pixels, sigma, model=model, registry=registry, progress=ctx.sub(0, 0.9).report, cancel=cancel)
+    out = denoise(pixels, sigma, model=model, registry=registry, tile=tile, progress=ctx.sub(0, 0.9).report,
+                  cancel=cancel)
     if mask is not None:
         out = blend_inside_mask(pixels, out, mask_to_array(mask))
     cancel.raise_if_cancelled()

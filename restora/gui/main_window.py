@@ -1,6 +1,7 @@
 """Restora's main window: tabs of photos, the model dock, history, and the jobs that run them."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -182,8 +183,15 @@ class MainWindow(QMainWindow):
         self._update_recent()
         self._update_state()
         self.refresh_models()
-        self._start_background(jobs.detect_device, self.panel.set_device,
+        self._start_background(jobs.detect_device, self._device_ready,
                                lambda msg: self.panel.set_device("CPU (no GPU detected)"))
+
+    def _device_ready(self, name: str) -> None:
+        self.panel.set_device(name)
+        # torch is imported now: hundreds of thousands of long-lived objects. A full garbage
+        # collection scanning them holds Python's lock for ~0.3 s, freezing the window in the
+        # middle of a job; freezing them out of the collector keeps every collection short.
+        gc.freeze()
 
     # ------------------------------------------------------------------------------------------
     # building
@@ -840,6 +848,7 @@ class MainWindow(QMainWindow):
 
         def done(result) -> None:
             models, problems, defaults = result
+            gc.freeze()      # model classes and loaded weights are long-lived too (see _device_ready)
             self.panel.set_models(models, defaults)
             if select:
                 info = next((m for m in models if m.name == select), None)
@@ -884,16 +893,13 @@ class MainWindow(QMainWindow):
         task, model = p["task"], p["model"]
         doc = self.current_document()
         if task != "generate" and doc is None:
-            self.show_error("Open a photo first.")
-            return None
+            return self._hint("Open a photo first.")
         if model is None:
-            self.show_error(f"Choose a {task} model first (or add a model file).")
-            return None
+            return self._hint(f"Choose a {task} model first (or add a model file).")
         has_mask = doc is not None and not doc.mask.is_empty()
         if task == "inpaint":
             if not has_mask:
-                self.show_error("Paint a mask over the area to fill first.")
-                return None
+                return self._hint("Paint a mask over the area to fill first (brush: B).")
             fn, args = jobs.run_inpaint, (doc.pixels, doc.mask.snapshot(), model, p["seed"], p["variants"],
                                           self.registry)
             label = f"Inpainting with {model}"
@@ -911,6 +917,12 @@ class MainWindow(QMainWindow):
         self.settings.setValue("panel/task", task)
         return self.start_job(fn, args, label, doc, task)
 
+    def _hint(self, text: str) -> None:
+        """A nudge, not an error: status bar and panel, no dialog."""
+        self.statusBar().showMessage(text, 5000)
+        self.panel.status.setText(text)
+        return None
+
     def start_job(self, fn, args, label: str, doc: Optional[Document], task: str) -> Worker:
         worker = Worker(fn, *args)
         self.job, self.job_doc, self.job_label, self.job_task = worker, doc, label, task
@@ -920,6 +932,8 @@ class MainWindow(QMainWindow):
         worker.cancelled.connect(lambda: self._job_cancelled(worker))
         worker.ended.connect(lambda: self._job_ended(worker))
         self.panel.set_running(True, f"{label}…")
+        self.status_progress.setRange(0, 0)        # busy until the first tile reports
+        self.panel.progress.setRange(0, 0)
         self.status_progress.setValue(0)
         self.status_progress.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -941,6 +955,9 @@ class MainWindow(QMainWindow):
             self.elapsed_label.setText(f"{self.job_label} · {self.job.elapsed():.1f} s")
 
     def _on_progress(self, fraction: float) -> None:
+        if fraction > 0 and self.status_progress.maximum() == 0:
+            self.status_progress.setRange(0, 1000)
+            self.panel.progress.setRange(0, 1000)
         self.status_progress.setValue(int(fraction * 1000))
         self.panel.set_progress(fraction)
 
@@ -1060,4 +1077,5 @@ class MainWindow(QMainWindow):
         wait_all(10000)
         for doc in list(self.documents):
             self.close_document(doc, ask=False)
+        gc.unfreeze()        # let interpreter shutdown collect everything normally
         event.accept()

@@ -303,6 +303,10 @@ class ModelPanel(QWidget):
             self.variants.setToolTip("Several results with consecutive seeds to choose from"
                                      if info.stochastic else "This model gives one result: it does not use a seed")
             self.inpaint_seed.setEnabled(info.stochastic)
+            if info.task == "upscale" and info.scale:
+                index = self.scale_combo.findData(info.scale)
+                if index >= 0:
+                    self.scale_combo.setCurrentIndex(index)   # a fixed-scale model is best at its own scale
         self._update_enabled()
 
     def _update_enabled(self) -> None:

@@ -70,3 +70,11 @@ def open_doc(window, qtbot, make_photo_file):
         qtbot.waitUntil(lambda: len(window.documents) == before + 1, timeout=10000)
         return window.documents[-1]
     return open_
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _unfreeze_gc_at_end():
+    yield
+    import gc
+    gc.unfreeze()
+    gc.collect()
