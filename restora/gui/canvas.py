@@ -123,6 +123,7 @@ class MaskItem(QGraphicsItem):
         self.setOpacity(MASK_OPACITY)
         self._levels: dict[int, QImage] = {}
         self.mask = mask
+        self._empty = mask.is_empty()     # known empty: nothing to draw, no overlay to build
         mask.changed.connect(self._on_changed)
 
     def set_mask(self, mask: MaskLayer) -> None:
@@ -130,6 +131,7 @@ class MaskItem(QGraphicsItem):
         self.mask = mask
         mask.changed.connect(self._on_changed)
         self._levels.clear()
+        self._empty = mask.is_empty()
         self.prepareGeometryChange()
         self.update()
 
@@ -140,7 +142,13 @@ class MaskItem(QGraphicsItem):
         if self.mask.rect().size() != self.boundingRect().size() or rect == self.mask.rect():
             self.prepareGeometryChange()
             self._levels.clear()
+            self._empty = self.mask.is_empty()
         else:
+            if self._empty:
+                # first paint on a clear mask: start from blank levels instead of scanning the
+                # whole (possibly 40 MP) mask, then update just the painted rectangle below
+                self._levels = {k: self._blank_level(k) for k in range(1, self._max_level() + 1)}
+                self._empty = False
             for k, level in self._levels.items():
                 self._update_level(k, level, rect)
         self.update(QRectF(rect))
@@ -148,6 +156,18 @@ class MaskItem(QGraphicsItem):
     def _level_size(self, k: int) -> tuple[int, int]:
         f = 1 << k
         return max(1, -(-self.mask.width // f)), max(1, -(-self.mask.height // f))
+
+    def _max_level(self) -> int:
+        k = 0
+        while max(self._level_size(k + 1)) >= 64:
+            k += 1
+        return k
+
+    def _blank_level(self, k: int) -> QImage:
+        w, h = self._level_size(k)
+        image = QImage(w, h, QImage.Format_ARGB32_Premultiplied)
+        image.fill(0)
+        return image
 
     def _build_level(self, k: int) -> QImage:
         w, h = self._level_size(k)
@@ -172,10 +192,10 @@ class MaskItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         zoom = option.levelOfDetailFromTransform(painter.worldTransform())
         exposed = option.exposedRect.toAlignedRect() & self.mask.rect()
-        if exposed.isEmpty():
+        if exposed.isEmpty() or self._empty:
             return
-        k = 0
-        while zoom <= 0.5 ** (k + 1) and max(self._level_size(k + 1)) >= 64:
+        k, top = 0, self._max_level()
+        while k < top and zoom <= 0.5 ** (k + 1):
             k += 1
         painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1.0)
         if k == 0:

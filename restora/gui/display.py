@@ -149,7 +149,8 @@ def array_to_mask(values: np.ndarray) -> QImage:
 def mask_overlay(mask: QImage, rect: QRect | None = None) -> QImage:
     """Opaque red where the mask is painted, transparent elsewhere (premultiplied ARGB), for ``rect``."""
     part = mask if rect is None else mask.copy(rect)
-    alpha = mask_view(part).astype(np.uint32)
-    argb = np.ascontiguousarray(alpha * np.uint32(0x01010000))   # premultiplied: A = R = alpha
-    h, w = argb.shape
-    return QImage(argb.data, w, h, w * 4, QImage.Format_ARGB32_Premultiplied).copy()
+    alpha = np.ascontiguousarray(mask_view(part))
+    zero = np.zeros_like(alpha)
+    bgra = cv2.merge([zero, zero, alpha, alpha])        # premultiplied: R = A = mask value
+    h, w = alpha.shape
+    return QImage(bgra.data, w, h, bgra.strides[0], QImage.Format_ARGB32_Premultiplied).copy()

@@ -509,7 +509,7 @@ class MainWindow(QMainWindow):
         canvas.cursor_moved.connect(self._on_cursor)
         canvas.split_changed.connect(lambda _f: None)
         self.undo_group.addStack(doc.undo_stack)
-        doc.undo_stack.cleanChanged.connect(lambda _c, d=doc: self._update_titles(d))
+        doc.undo_stack.cleanChanged.connect(lambda _c, d=doc: self._on_history(d))
         doc.undo_stack.indexChanged.connect(lambda _i, d=doc: self._on_history(d))
         doc.path_changed.connect(lambda d=doc: self._update_titles(d))
         doc.pixels_changed.connect(lambda d=doc: d is self.current_document() and self._update_state())
@@ -562,7 +562,10 @@ class MainWindow(QMainWindow):
         self._update_state()
 
     def _on_history(self, doc: Document) -> None:
-        self._update_titles(doc)
+        try:
+            self._update_titles(doc)
+        except RuntimeError:      # the stack is being destroyed with the window
+            return
         if doc is self.current_document():
             self._update_state()
 

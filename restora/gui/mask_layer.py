@@ -14,6 +14,10 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from .display import array_to_mask, mask_to_array, mask_view, new_mask_image
 
 
+#: side of the tiles a stroke saves before painting over them (undo)
+TILE = 256
+
+
 class MaskLayer(QObject):
     #: the rectangle (image pixels) whose mask values changed
     changed = Signal(QRect)
@@ -21,11 +25,18 @@ class MaskLayer(QObject):
     def __init__(self, width: int, height: int, parent: Optional[QObject] = None):
         super().__init__(parent)
         self.image = new_mask_image(width, height)
-        self._stroke_before: Optional[QImage] = None
+        self._stroke_before: Optional[dict[tuple[int, int], QImage]] = None   # tile → before
         self._stroke_rect = QRect()
         self._last: Optional[QPointF] = None
         self._pen = QPen()
         self._erase = False
+        self._known_empty: Optional[bool] = True    # None = unknown; scanning a 40 MP mask costs ~10 ms
+        self.changed.connect(self._forget_emptiness)
+
+    def _forget_emptiness(self, _rect: QRect) -> None:
+        if self.stroking and not self._erase and self._known_empty is False:
+            return                      # painting more on a non-empty mask keeps it non-empty
+        self._known_empty = None
 
     # --- queries --------------------------------------------------------------------
     @property
@@ -40,7 +51,9 @@ class MaskLayer(QObject):
         return self.image.rect()
 
     def is_empty(self) -> bool:
-        return not bool(mask_view(self.image).any())
+        if self._known_empty is None:
+            self._known_empty = not bool(mask_view(self.image).any())
+        return self._known_empty
 
     def to_array(self) -> np.ndarray:
         """HxW bool, True where painted."""
@@ -55,7 +68,9 @@ class MaskLayer(QObject):
         return self._stroke_before is not None
 
     def begin_stroke(self, pos: QPointF, size: float, erase: bool = False) -> None:
-        self._stroke_before = self.image.copy()
+        # Tiles are saved just before the stroke first touches them, so a stroke on a
+        # 40-megapixel mask copies only what it changes.
+        self._stroke_before = {}
         self._stroke_rect = QRect()
         self._erase = erase
         self._pen = QPen(QColor(0, 0, 0, 255), max(1.0, float(size)), Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin)
@@ -70,16 +85,33 @@ class MaskLayer(QObject):
 
     def end_stroke(self) -> Optional[tuple[QRect, QImage, QImage]]:
         """Finish the stroke: (rect, before patch, after patch), or None if nothing changed."""
-        before, rect = self._stroke_before, self._stroke_rect
+        tiles, rect = self._stroke_before, self._stroke_rect
         self._stroke_before, self._last = None, None
-        if before is None or rect.isEmpty():
+        if tiles is None or rect.isEmpty():
             return None
-        old, new = before.copy(rect), self.image.copy(rect)
+        new = self.image.copy(rect)
+        old = new.copy()
+        painter = QPainter(old)
+        painter.setCompositionMode(QPainter.CompositionMode_Source)
+        for (tx, ty), tile in tiles.items():
+            painter.drawImage(tx * TILE - rect.x(), ty * TILE - rect.y(), tile)
+        painter.end()
         if old == new:
             return None
         return rect, old, new
 
+    def _save_tiles(self, dirty: QRect) -> None:
+        for ty in range(dirty.top() // TILE, dirty.bottom() // TILE + 1):
+            for tx in range(dirty.left() // TILE, dirty.right() // TILE + 1):
+                if (tx, ty) not in self._stroke_before:
+                    self._stroke_before[(tx, ty)] = self.image.copy(QRect(tx * TILE, ty * TILE, TILE, TILE))
+
     def _paint_segment(self, a: QPointF, b: QPointF) -> None:
+        half = self._pen.widthF() / 2 + 2
+        dirty = QRectF(a, b).normalized().adjusted(-half, -half, half, half).toAlignedRect() & self.rect()
+        if dirty.isEmpty():
+            return
+        self._save_tiles(dirty)
         painter = QPainter(self.image)
         painter.setRenderHint(QPainter.Antialiasing, False)
         if self._erase:
@@ -90,11 +122,8 @@ class MaskLayer(QObject):
         else:
             painter.drawLine(a, b)
         painter.end()
-        half = self._pen.widthF() / 2 + 2
-        dirty = QRectF(a, b).normalized().adjusted(-half, -half, half, half).toAlignedRect() & self.rect()
-        if not dirty.isEmpty():
-            self._stroke_rect = self._stroke_rect.united(dirty)
-            self.changed.emit(dirty)
+        self._stroke_rect = self._stroke_rect.united(dirty)
+        self.changed.emit(dirty)
 
     # --- whole-mask edits and undo ---------------------------------------------------
     def put_patch(self, rect: QRect, patch: QImage) -> None:
@@ -103,6 +132,8 @@ class MaskLayer(QObject):
         painter.drawImage(rect.topLeft(), patch)
         painter.end()
         self.changed.emit(QRect(rect))
+        if mask_view(patch).any():
+            self._known_empty = False        # no need to scan the whole mask to know that
 
     def set_image(self, image: QImage) -> None:
         """Replace the whole mask (size may change, e.g. after upscaling)."""
