@@ -63,6 +63,7 @@ class ImageModel(ABC):
     def process(self, crop: np.ndarray, **params) -> np.ndarray:
         """Work on a float32 HxWxC crop in [0, 1] and return float32 in [0, 1].
 
+        ``check`` (all tasks, optional) raises ``Cancelled``; models may call it mid-crop.
         params by task: denoise ``sigma`` (noise σ in 0..1 units) and ``bit_depth``;
         upscale ``scale`` (only for scale-0 models); inpaint ``mask`` (float32 HxW,
         1 = fill) and ``seed``.

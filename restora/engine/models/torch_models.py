@@ -96,6 +96,8 @@ class TorchImageModel(ImageModel):
         self.context_px, self.bytes_per_pixel, self.max_cpu_tile = context_px, bytes_per_pixel, max_cpu_tile
         self._module: Any = None
         self._device: Optional[DeviceInfo] = None
+        self._hooked = False
+        self._check: Optional[Callable[[], None]] = None
 
     @property
     def loaded(self) -> bool:
@@ -104,9 +106,24 @@ class TorchImageModel(ImageModel):
     def prepare(self, device: DeviceInfo) -> None:
         if self._module is None:
             self._module = self._loader()
+            self._hooked = False
         if self._device != device:
             self._module = self._module.to(device.torch_device).eval()
             self._device = device
+        if not self._hooked:
+            self._add_cancel_hooks()
+
+    def _add_cancel_hooks(self) -> None:
+        """Check for cancellation before every layer, so Cancel answers within a layer, not a tile."""
+        net = getattr(self._module, "model", self._module)  # spandrel descriptors wrap the nn.Module
+        for layer in net.modules():
+            if not any(True for _ in layer.children()):
+                layer.register_forward_pre_hook(self._before_layer)
+        self._hooked = True
+
+    def _before_layer(self, _layer, _inputs) -> None:
+        if self._check is not None:
+            self._check()
 
     def unload(self) -> None:
         self._module, self._device = None, None
@@ -116,5 +133,9 @@ class TorchImageModel(ImageModel):
             raise RuntimeError("prepare() must be called before process()")
         device = self._device
         x = to_tensor(crop, device)
-        out = run_guarded(lambda: self._call(self._module, x, params), device, self.info.half)
+        self._check = params.get("check")
+        try:
+            out = run_guarded(lambda: self._call(self._module, x, params), device, self.info.half)
+        finally:
+            self._check = None
         return to_numpy(out)

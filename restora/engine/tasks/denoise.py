@@ -29,7 +29,7 @@ def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional
         raise BadInputError(f"noise strength {sigma} is out of range: use 0 < sigma <= {MAX_SIGMA:g}")
     color, alpha = split_alpha(pixels)
     net, dev, ctx = setup(model, "denoise", device, registry, progress, cancel, channels=color.shape[2])
-    params = {"sigma": max(float(sigma), 0.5) / 255.0, "bit_depth": bit_depth(pixels)}
+    params = {"sigma": max(float(sigma), 0.5) / 255.0, "bit_depth": bit_depth(pixels), "check": ctx.check}
     fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, **params), luma_only=False)
     out = run_tiled(color, fn, scale=1, tile=choose_tile(net, dev, tile, *color.shape[:2]),
                     context_px=net.context_px, align_px=net.align_px, ctx=ctx)

@@ -41,7 +41,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
         ctx.report(1.0)
         return restore_layout(out, image)
     color, alpha = split_alpha(pixels)
-    params = {"seed": int(seed), "bit_depth": bit_depth(pixels)}
+    params = {"seed": int(seed), "bit_depth": bit_depth(pixels), "check": ctx.check}
     max_side = choose_tile(net, dev, tile, *color.shape[:2]) or max(color.shape[:2])
     max_side = max(max_side, 4 * net.context_px)
     regions = mask_regions(holes, net.context_px, max_side)

@@ -31,7 +31,7 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
     native = net.info.scale or scale
 
     def run(crop: np.ndarray) -> np.ndarray:
-        out = net.process(crop, scale=scale)
+        out = net.process(crop, scale=scale, check=ctx.check)
         if native != scale:
             h, w = crop.shape[:2]
             flag = cv2.INTER_AREA if native > scale else cv2.INTER_LANCZOS4
