@@ -18,15 +18,21 @@ from PySide6.QtGui import QImage
 MIN_LEVEL_SIDE = 512
 
 
-def array_to_qimage(pixels: np.ndarray) -> QImage:
-    """A QImage (owning its memory) showing an engine array: HxW[xC], uint8/uint16, C in 1..4."""
+def _screen_bytes(pixels: np.ndarray) -> np.ndarray:
+    """8-bit view for the screen (the document keeps 16 bits); a single plane as HxW."""
     arr = pixels
     if arr.dtype == np.uint16:
-        arr = (arr >> 8).astype(np.uint8)          # screen only; the document keeps 16 bits
+        arr = (arr >> 8).astype(np.uint8)
     elif arr.dtype != np.uint8:
         raise TypeError(f"cannot display {arr.dtype} pixels")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
+    return arr
+
+
+def array_to_qimage(pixels: np.ndarray) -> QImage:
+    """A QImage (owning its memory) showing an engine array: HxW[xC], uint8/uint16, C in 1..4."""
+    arr = _screen_bytes(pixels)
     if arr.ndim == 3 and arr.shape[2] == 2:         # gray + alpha → RGBA
         arr = np.dstack([arr[:, :, 0]] * 3 + [arr[:, :, 1]])
     arr = np.ascontiguousarray(arr)
@@ -87,13 +93,7 @@ def _screen_bgra(pixels: np.ndarray) -> tuple[np.ndarray, QImage.Format]:
     Built with numpy/OpenCV, which let go of Python's lock while they work, so a worker
     thread doing this for a huge photo never stalls the window (a single long Qt call would).
     """
-    arr = pixels
-    if arr.dtype == np.uint16:
-        arr = (arr >> 8).astype(np.uint8)          # screen only; the document keeps 16 bits
-    elif arr.dtype != np.uint8:
-        raise TypeError(f"cannot display {arr.dtype} pixels")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
+    arr = _screen_bytes(pixels)
     if arr.ndim == 2:
         return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_GRAY2BGRA), QImage.Format_RGB32
     if arr.shape[2] == 3:
