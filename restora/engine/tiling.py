@@ -58,7 +58,10 @@ def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype == np.uint8 or dtype == np.uint16:
         peak = 255.0 if dtype == np.uint8 else 65535.0
-        return np.clip(values * peak + 0.5, 0, peak).astype(dtype)
+        scaled = values * peak  # one temporary, then in place: tiles of big photos are large
+        scaled += 0.5
+        np.clip(scaled, 0, peak, out=scaled)
+        return scaled.astype(dtype)
     return values.astype(dtype)
 
 
