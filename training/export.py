@@ -114,7 +114,8 @@ def export_sr(ckpt):
     ms = nets.build("MultiScaleSR", cfg["net"])
     ms.load_state_dict(st["model"])
     for s in cfg["net"]["scales"]:
-        conf = {"scale": s, "channels": cfg["net"]["channels"], "blocks": cfg["net"]["blocks"]}
+        conf = {"scale": s, "channels": cfg["net"]["channels"], "blocks": cfg["net"]["blocks"],
+                "ensemble": int(cfg.get("export_ensemble", {}).get(str(s), 1))}
         _save(ms.export_state(s), "restora-sr-x%d" % s, "CompactSR", conf, "upscale", s, 3, 3,
               "Restora super-resolution x%d: compact residual net, fast on CPU" % s,
               {"train_step": st.get("step", "?")})

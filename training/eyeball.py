@@ -3,7 +3,7 @@
     python training/eyeball.py --out /tmp/eyeball [--scale-sigma 1.0] [files...]
 
 Writes <out>/<name>_denoise.png (input | output, crop) per noisy_* sample,
-with the blind sigma estimate (nets.estimate_noise_sigma) in the log.
+with the blind sigma estimate (restora.engine.estimate_noise_sigma) in the log.
 """
 import argparse, glob, os, sys
 import numpy as np, torch
@@ -28,7 +28,8 @@ for f in files:
     arr = np.asarray(im.convert("L" if gray else "RGB"))
     x = torch.from_numpy(arr).float().div(255)
     x = x[None, None] if gray else x.permute(2, 0, 1)[None]
-    s = Q.NETS.estimate_noise_sigma(x)
+    from restora.engine import estimate_noise_sigma
+    s = torch.full((1, 1, 1, 1), estimate_noise_sigma(arr) / 255.0)
     m = gden if gray else den
     outs = []
     for mult in (a.scale_sigma, 1.5 * a.scale_sigma):

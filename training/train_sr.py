@@ -132,6 +132,10 @@ def main():
     C.init_weights(model)
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
+    if cfg.get("init_from") and ck.load() is None:
+        init = torch.load(os.path.join(C.ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"])
+        print("initialised from", cfg["init_from"], "step", init.get("step"), flush=True)
     data = SRData(cfg, rng, nrng)
     scales = cfg["net"]["scales"]
     val = make_val(scales)

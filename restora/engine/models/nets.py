@@ -14,8 +14,7 @@ Super-resolution: ``forward(x)``; x is N x 3 x H x W in [0, 1] and the result
 is N x 3 x sH x sW.  Any H, W.
 
 All ops are fp16-safe (no exp/large reductions) and trace/TorchScript friendly.
-``estimate_noise_sigma`` is a simple blind noise-level estimator (sigma/255
-units) the engine may use for the "blind" default.
+The blind noise-level estimate lives in the engine (restora.engine.estimate_noise_sigma).
 """
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["build", "UNetDenoiser", "GrayFromColor", "CompactSR", "MultiScaleSR",
-           "estimate_noise_sigma", "ARCHS"]
+           "ARCHS"]
 
 
 def _pad_to(x: torch.Tensor, m: int):
@@ -145,9 +144,11 @@ class CompactSR(nn.Module):
     """Compact residual SR net at LR resolution, pixel-shuffle output and a
     bicubic global skip: y = bicubic(x) + PS(tail(body(head(x))))."""
 
-    def __init__(self, scale: int = 2, channels: int = 32, blocks: int = 6):
+    def __init__(self, scale: int = 2, channels: int = 32, blocks: int = 6, ensemble: int = 1):
         super().__init__()
         self.scale = scale
+        # geometric self-ensemble at inference: 1 (off), 2 (+ h-flip), 4 (+ v-flip, hv-flip)
+        self.ensemble = int(ensemble)
         self.head = nn.Conv2d(3, channels, 3, 1, 1)
         self.body = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
         self.body_end = nn.Conv2d(channels, channels, 3, 1, 1)
@@ -157,10 +158,22 @@ class CompactSR(nn.Module):
         f = self.head(x)
         return f + self.body_end(self.body(f))
 
+    def _residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.features(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         base = F.interpolate(x, scale_factor=float(self.scale), mode="bicubic",
                              align_corners=False)
-        return base + self.tail(self.features(x))
+        r = self._residual(x)
+        if self.ensemble >= 2:
+            r = r + torch.flip(self._residual(torch.flip(x, [3])), [3])
+            if self.ensemble >= 4:
+                r = r + torch.flip(self._residual(torch.flip(x, [2])), [2])
+                r = r + torch.flip(self._residual(torch.flip(x, [2, 3])), [2, 3])
+                r = r / 4.0
+            else:
+                r = r / 2.0
+        return base + r
 
 
 class MultiScaleSR(nn.Module):
@@ -206,54 +219,3 @@ def build(arch: str, config: Dict) -> nn.Module:
     if arch not in ARCHS:
         raise KeyError("unknown architecture %r (known: %s)" % (arch, ", ".join(ARCHS)))
     return ARCHS[arch](**dict(config))
-
-
-def _gauss1d(s: float, r: int) -> torch.Tensor:
-    t = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-t * t / (2 * s * s))
-    return k / k.sum()
-
-
-@torch.no_grad()
-def estimate_noise_sigma(x: torch.Tensor, block: int = 16, quantile: float = 0.1) -> torch.Tensor:
-    """Blind estimate of the noise std (sigma/255 units), per image.
-
-    x: N x C x H x W in [0, 1] (any dtype/device; computed in float32).
-    Returns N x 1 x 1 x 1, ready to pass as ``sigma`` to a denoiser.
-
-    Method: residual r = x - gaussian_blur(x, 1.5) per channel; the local noise
-    std of 16x16 blocks is sqrt(mean(r^2)) / gain (gain = the residual filter's
-    white-noise gain); blocks whose mean is near black/white (clipped) are
-    skipped; the 10th percentile of the block stds (the flattest parts of the
-    picture, where the residual is noise, not texture) x 1.063 (calibrated
-    percentile bias on pure white noise), median over channels.  Unlike a
-    finest-scale wavelet MAD it also sees JPEG-compressed and slightly
-    correlated real camera noise.  Accurate within ~5% for AWGN 5..25 on
-    typical photos; under-estimates strong noise in mostly clipped images.
-    """
-    x = x.float()
-    n, c, h, w = x.shape
-    if h < 9 or w < 9:
-        return torch.zeros(n, 1, 1, 1, device=x.device)
-    k = _gauss1d(1.5, 4).to(x.device)
-    xr = x.reshape(n * c, 1, h, w)
-    p = F.pad(xr, (4, 4, 4, 4), mode="reflect")
-    b = F.conv2d(F.conv2d(p, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
-    r = xr - b
-    k2 = torch.outer(k, k)
-    k2[4, 4] -= 1.0
-    gain = float((k2 ** 2).sum().sqrt())
-    bs = min(block, h, w)
-    sd = (F.avg_pool2d(r * r, bs, bs).sqrt() / gain).reshape(n, c, -1)
-    mu = F.avg_pool2d(b, bs, bs).reshape(n, c, -1)
-    out = torch.zeros(n, device=x.device)
-    for i in range(n):
-        per_c = []
-        for j in range(c):
-            v = sd[i, j]
-            ok = (mu[i, j] > 0.06) & (mu[i, j] < 0.94)
-            if int(ok.sum()) >= 8:
-                v = v[ok]
-            per_c.append(torch.quantile(v, quantile))
-        out[i] = torch.stack(per_c).median()
-    return (out * 1.063).reshape(n, 1, 1, 1)
