@@ -35,9 +35,23 @@ class Tile:
     x1: int
 
 
-def grid(height: int, width: int, tile: int) -> list[Tile]:
-    """Cores of at most ``tile`` px, spread evenly so no sliver tile is left at the edge."""
-    ny, nx = max(1, math.ceil(height / tile)), max(1, math.ceil(width / tile))
+def grid(height: int, width: int, tile: int, context_px: int = 16) -> list[Tile]:
+    """Cores of at most ``tile``² pixels (memory is bound by area) with the least work.
+
+    Each seam makes both neighbours process ``context_px`` more rows or columns, so the
+    work is about (H + 2c·(ny−1)) × (W + 2c·(nx−1)); the grid minimising it is chosen. A
+    core may be up to twice ``tile`` on one side; cores are spread evenly (no slivers).
+    """
+    area, longest = tile * tile, 2 * tile
+    best: Optional[tuple[int, int, int, int]] = None
+    for ny in range(max(1, math.ceil(height / longest)), max(1, math.ceil(height / tile)) + 1):
+        nx = max(math.ceil(width / longest), math.ceil(math.ceil(height / ny) * width / area), 1)
+        while math.ceil(height / ny) * math.ceil(width / nx) > area:
+            nx += 1
+        work = (height + 2 * context_px * (ny - 1)) * (width + 2 * context_px * (nx - 1))
+        if best is None or (work, ny * nx) < best[:2]:
+            best = (work, ny * nx, ny, nx)
+    _work, _count, ny, nx = best
     ys = np.linspace(0, height, ny + 1).round().astype(int)
     xs = np.linspace(0, width, nx + 1).round().astype(int)
     return [Tile(int(ys[i]), int(ys[i + 1]), int(xs[j]), int(xs[j + 1]))
@@ -113,7 +127,7 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
 
 def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobContext) -> np.ndarray:
     height, width = image.shape[:2]
-    cells = grid(height, width, tile)
+    cells = grid(height, width, tile, context_px)
     out = np.empty((height * scale, width * scale, out_channels), image.dtype)
     band = feather_px(context_px) if len(cells) > 1 else 0
     for done, cell in enumerate(cells):
@@ -196,7 +210,7 @@ def mask_regions(mask: np.ndarray, context_px: int, max_side: int) -> list[Regio
         if max(y1 - y0, x1 - x0) <= max_side:
             regions.append(Region(y0, y1, x0, x1))
             continue
-        for cell in grid(y1 - y0, x1 - x0, max(max_side - 2 * context_px, MIN_TILE)):
+        for cell in grid(y1 - y0, x1 - x0, max(max_side - 2 * context_px, MIN_TILE), context_px):
             regions.append(Region(max(y0 + cell.y0 - context_px, y0), min(y0 + cell.y1 + context_px, y1),
                                   max(x0 + cell.x0 - context_px, x0), min(x0 + cell.x1 + context_px, x1),
                                   core=(y0 + cell.y0, y0 + cell.y1, x0 + cell.x0, x0 + cell.x1)))

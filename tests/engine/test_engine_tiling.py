@@ -19,13 +19,24 @@ def upsample2(crop: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)
 
 
-def test_grid_covers_everything_without_slivers():
-    cells = grid(97, 131, 64)
-    covered = np.zeros((97, 131), int)
+@pytest.mark.parametrize("height, width, tile", [(97, 131, 64), (1732, 2309, 1056), (5477, 7302, 1056),
+                                                 (100, 100, 64), (3, 500, 64)])
+def test_grid_covers_everything_within_area_without_slivers(height, width, tile):
+    cells = grid(height, width, tile)
+    covered = np.zeros((height, width), int)
     for c in cells:
         covered[c.y0:c.y1, c.x0:c.x1] += 1
-        assert c.y1 - c.y0 >= 40 and c.x1 - c.x0 >= 40
-    assert (covered == 1).all() and len(cells) == 6
+        assert (c.y1 - c.y0) * (c.x1 - c.x0) <= tile * tile          # memory is bound by area
+        assert max(c.y1 - c.y0, c.x1 - c.x0) <= 2 * tile
+    assert (covered == 1).all()
+    heights = [c.y1 - c.y0 for c in cells]
+    widths = [c.x1 - c.x0 for c in cells]
+    assert max(heights) - min(heights) <= 1 and max(widths) - min(widths) <= 1   # spread evenly
+
+
+def test_grid_prefers_few_seams():
+    # 4 MP photo, 1056 px tiles: a 2x2 grid (one seam each way), not 3x2
+    assert len(grid(1732, 2309, 1056, context_px=24)) == 4
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
