@@ -192,3 +192,38 @@ def init_weights(model: torch.nn.Module, res_scale: float = 0.1):
     for name, m in model.named_modules():
         if (name == "tail" or name.endswith("tail.conv") or name.startswith("tails.")) and isinstance(m, torch.nn.Conv2d):
             m.weight.data.mul_(0.1)
+
+
+def start_run(description: str, arch: str):
+    """Parse --config/--max-minutes and set up what every training script needs.
+
+    Returns (args, cfg, device, checkpointer, logger, rng, nrng, model, optimizer); the
+    model is initialised (and, on a fresh run with ``init_from``, loaded from that file).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop (after checkpointing) after this many minutes")
+    args = ap.parse_args()
+    cfg = load_config(args.config)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.get("threads", 2))
+    run_dir = os.path.join(ROOT, "training", "runs", cfg["run"])
+    ck = Checkpointer(run_dir, cfg.get("ckpt_every_s", 180))
+    log = Logger(run_dir)
+    seed = cfg["seed"]
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = load_nets().build(arch or cfg["arch"], cfg["net"])
+    init_weights(model)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
+    if cfg.get("init_from") and ck.load() is None:
+        init = torch.load(os.path.join(ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"])
+        print("initialised from", cfg["init_from"], "step", init.get("step"), flush=True)
+    return args, cfg, device, ck, log, rng, nrng, model, opt

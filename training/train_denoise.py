@@ -140,32 +140,7 @@ def validate(model, val, device):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--max-minutes", type=float, default=None,
-                    help="stop (after checkpointing) after this many minutes")
-    args = ap.parse_args()
-    cfg = C.load_config(args.config)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.get("threads", 2))
-    run_dir = os.path.join(C.ROOT, "training", "runs", cfg["run"])
-    ck = C.Checkpointer(run_dir, cfg.get("ckpt_every_s", 180))
-    log = C.Logger(run_dir)
-
-    seed = cfg["seed"]
-    rng = random.Random(seed)
-    nrng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    nets = C.load_nets()
-    model = nets.build(cfg["arch"], cfg["net"])
-    C.init_weights(model)
-    model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
-    if cfg.get("init_from") and ck.load() is None:
-        init = torch.load(os.path.join(C.ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
-        model.load_state_dict(init["model"])
-        print("initialised from", cfg["init_from"], "step", init.get("step"), flush=True)
+    args, cfg, device, ck, log, rng, nrng, model, opt = C.start_run(__doc__, None)
     data = DenoiseData(cfg, rng, nrng)
     val = make_val(cfg)
     step = 0
@@ -211,7 +186,7 @@ def main():
             if score > best:
                 best = score
                 torch.save({"model": model.state_dict(), "step": step, "val": score},
-                           os.path.join(run_dir, "best.pt"))
+                           os.path.join(ck.dir, "best.pt"))
             log.log(step=step, val_color25=pc, val_gray25=pg, best=best)
         state = lambda: {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,  # noqa
                          "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
@@ -223,7 +198,7 @@ def main():
             return
     ck.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
              "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}, force=True)
-    torch.save({"model": model.state_dict(), "step": step}, os.path.join(run_dir, "final.pt"))
+    torch.save({"model": model.state_dict(), "step": step}, os.path.join(ck.dir, "final.pt"))
     print("done", step, flush=True)
 
 

@@ -112,30 +112,7 @@ def validate(model, val, device):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--max-minutes", type=float, default=None)
-    args = ap.parse_args()
-    cfg = C.load_config(args.config)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.get("threads", 2))
-    run_dir = os.path.join(C.ROOT, "training", "runs", cfg["run"])
-    ck = C.Checkpointer(run_dir, cfg.get("ckpt_every_s", 180))
-    log = C.Logger(run_dir)
-    seed = cfg["seed"]
-    rng = random.Random(seed)
-    nrng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    nets = C.load_nets()
-    model = nets.build("MultiScaleSR", cfg["net"])
-    C.init_weights(model)
-    model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
-    if cfg.get("init_from") and ck.load() is None:
-        init = torch.load(os.path.join(C.ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
-        model.load_state_dict(init["model"])
-        print("initialised from", cfg["init_from"], "step", init.get("step"), flush=True)
+    args, cfg, device, ck, log, rng, nrng, model, opt = C.start_run(__doc__, "MultiScaleSR")
     data = SRData(cfg, rng, nrng)
     scales = cfg["net"]["scales"]
     val = make_val(scales)
@@ -186,7 +163,7 @@ def main():
             if score > best:
                 best = score
                 torch.save({"model": model.state_dict(), "step": step, "val": r},
-                           os.path.join(run_dir, "best.pt"))
+                           os.path.join(ck.dir, "best.pt"))
             log.log(step=step, best=best, **r)
         if ck.save(state()):
             print("checkpoint at", step, flush=True)
@@ -195,7 +172,7 @@ def main():
             print("time limit, checkpointed at", step, flush=True)
             return
     ck.save(state(), force=True)
-    torch.save({"model": model.state_dict(), "step": step}, os.path.join(run_dir, "final.pt"))
+    torch.save({"model": model.state_dict(), "step": step}, os.path.join(ck.dir, "final.pt"))
     print("done", step, flush=True)
 
 
