@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
 import json
 import os
 import time
@@ -50,11 +49,10 @@ GRAY_VAL_COUNT = 32
 
 
 def load_nets():
-    path = os.path.join(ROOT, "restora", "engine", "models", "nets.py")
-    spec = importlib.util.spec_from_file_location("restora_nets_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The shipped network definitions (restora is installed in the venv by `make`)."""
+    from restora.engine.models import nets
+
+    return nets
 
 
 NETS = load_nets()

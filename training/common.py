@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import glob
-import importlib.util
 import io
 import json
 import os
@@ -30,11 +29,10 @@ GRAY_VAL_COUNT = 32  # the last 32 files (sorted) of gray400 are held out
 
 
 def load_nets():
-    path = os.path.join(ROOT, "restora", "engine", "models", "nets.py")
-    spec = importlib.util.spec_from_file_location("restora_nets", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The shipped network definitions (restora is installed in the venv by `make`)."""
+    from restora.engine.models import nets
+
+    return nets
 
 
 def _is_val(ds: str, fname: str) -> bool:
