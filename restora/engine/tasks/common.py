@@ -13,7 +13,7 @@ from ..models.base import ImageModel
 from ..registry import Registry, default_registry
 from ..tiling import MIN_TILE
 
-CPU_TILE_BUDGET = 768 << 20  # bytes of working memory for one tile on the CPU (40 MP ×2 stays < 2.5 GB)
+CPU_TILE_BUDGET = 640 << 20  # bytes of working memory for one tile on the CPU (40 MP ×2 stays < 2.5 GB)
 Crop = np.ndarray
 CropFn = Callable[[Crop], Crop]
 
