@@ -192,6 +192,29 @@ def init_weights(model: torch.nn.Module, res_scale: float = 0.1):
             m.weight.data.mul_(0.1)
 
 
+def load_grown(model: torch.nn.Module, sd: dict) -> list:
+    """Load ``sd`` into a model that may be deeper (more residual blocks) or
+    have fewer heads than the one that produced it.  Tensors are copied where
+    names and shapes match; residual blocks that are new get a zero second conv,
+    so the grown net computes exactly what the old one did and training starts
+    from there (net2net-style growth).  Keys of ``sd`` the model lacks (e.g. the
+    x4 tail when fine-tuning x2 alone) are dropped.  Returns the new block names."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    bad = [k for k in own if k in sd and own[k].shape != sd[k].shape]
+    if bad:
+        raise ValueError("shape mismatch when growing: %s" % bad[:4])
+    blocks = sorted({k.rsplit(".", 2)[0] for k in missing})
+    if any(not k.rsplit(".", 2)[1] in ("conv1", "conv2") for k in missing):
+        raise ValueError("only whole residual blocks can be new: %s" % missing[:4])
+    model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    with torch.no_grad():
+        for b in blocks:
+            model.get_submodule(b).conv2.weight.zero_()
+            model.get_submodule(b).conv2.bias.zero_()
+    return blocks
+
+
 def start_run(description: str, arch: str):
     """Parse --config/--max-minutes and set up what every training script needs.
 
@@ -222,6 +245,7 @@ def start_run(description: str, arch: str):
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
     if cfg.get("init_from") and ck.load() is None:
         init = torch.load(os.path.join(ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
-        model.load_state_dict(init["model"])
-        print("initialised from", cfg["init_from"], "step", init.get("step"), flush=True)
+        grown = load_grown(model, init["model"])
+        print("initialised from", cfg["init_from"], "step", init.get("step"),
+              "(new identity blocks: %s)" % (", ".join(grown) or "none"), flush=True)
     return args, cfg, device, ck, log, rng, nrng, model, opt

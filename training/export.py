@@ -1,7 +1,11 @@
 """Export trained checkpoints to resources/models/*.safetensors.
 
-    python training/export.py denoise [--ckpt training/runs/denoise_v1/best.pt]
-    python training/export.py sr      [--ckpt training/runs/sr_v1/best.pt]
+    python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v3.json]
+    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v2.json]
+    python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v3.json] [--scales 2]
+
+``--config`` must be the config the checkpoint was trained with (it gives the
+net's shape and the export options); ``--scales`` picks which SR heads to write.
 
 Weights are stored as float16 (halves the file size; load_state_dict casts
 them to the model's dtype).  Metadata (all strings) is what the engine reads:
@@ -49,9 +53,9 @@ def _save(sd, name, arch, config, task, scale, cin, cout, desc, extra=None):
           "params %d" % sum(v.numel() for v in sd.values()))
 
 
-def export_denoise(ckpt):
+def export_denoise(ckpt, config):
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
-    cfg = C.load_config(os.path.join(C.ROOT, "training", "configs", "denoise.json"))
+    cfg = C.load_config(config)
     sd = st["model"]
     net_cfg = dict(cfg["net"])
     net_cfg["channels"] = list(net_cfg["channels"])
@@ -83,9 +87,9 @@ def fold_to_gray(sd, r=2):
     return out
 
 
-def export_denoise_gray(ckpt):
+def export_denoise_gray(ckpt, config):
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
-    cfg = C.load_config(os.path.join(C.ROOT, "training", "configs", "denoise_gray.json"))
+    cfg = C.load_config(config)
     net_cfg = dict(cfg["net"])
     net_cfg["channels"] = list(net_cfg["channels"])
     net_cfg["blocks"] = list(net_cfg["blocks"])
@@ -107,13 +111,13 @@ def export_denoise_gray(ckpt):
           {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)"})
 
 
-def export_sr(ckpt):
+def export_sr(ckpt, config, scales=None):
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
-    cfg = C.load_config(os.path.join(C.ROOT, "training", "configs", "sr.json"))
+    cfg = C.load_config(config)
     nets = C.load_nets()
     ms = nets.build("MultiScaleSR", cfg["net"])
     ms.load_state_dict(st["model"])
-    for s in cfg["net"]["scales"]:
+    for s in scales or cfg["net"]["scales"]:
         conf = {"scale": s, "channels": cfg["net"]["channels"], "blocks": cfg["net"]["blocks"],
                 "ensemble": int(cfg.get("export_ensemble", {}).get(str(s), 1))}
         _save(ms.export_state(s), "restora-sr-x%d" % s, "CompactSR", conf, "upscale", s, 3, 3,
@@ -121,17 +125,24 @@ def export_sr(ckpt):
               {"train_step": st.get("step", "?")})
 
 
+DEFAULT_CONFIG = {"denoise": "denoise_v3.json", "denoise-gray": "denoise_gray_v2.json",
+                  "sr": "sr_x2_v3.json"}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("task", choices=["denoise", "denoise-gray", "sr"])
-    ap.add_argument("--ckpt", default=None)
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--config", default=None, help="the checkpoint's training config")
+    ap.add_argument("--scales", default=None, help="SR heads to export, e.g. 2 or 2,4")
     a = ap.parse_args()
+    config = a.config or os.path.join(C.ROOT, "training", "configs", DEFAULT_CONFIG[a.task])
     if a.task == "denoise":
-        export_denoise(a.ckpt or os.path.join(C.ROOT, "training", "runs", "denoise_v1", "best.pt"))
+        export_denoise(a.ckpt, config)
     elif a.task == "denoise-gray":
-        export_denoise_gray(a.ckpt or os.path.join(C.ROOT, "training", "runs", "denoise_gray_v1", "best.pt"))
+        export_denoise_gray(a.ckpt, config)
     else:
-        export_sr(a.ckpt or os.path.join(C.ROOT, "training", "runs", "sr_v1", "best.pt"))
+        export_sr(a.ckpt, config, [int(s) for s in a.scales.split(",")] if a.scales else None)
 
 
 if __name__ == "__main__":

@@ -225,3 +225,32 @@ def test_builtin_models_run_and_tile(name, task, tmp_path, make_image):
     diff = np.abs(whole.astype(int) - tiled.astype(int))
     # Crops aligned to the net's stride with enough context match the whole-image run.
     assert diff.max() <= 2, f"{name}: tiles differ by up to {diff.max()} levels (mean {diff.mean():.2f})"
+
+
+@pytest.mark.parametrize("name, task", [("restora-sr-x2", "upscale"), ("restora-denoise", "denoise"),
+                                        ("real", "upscale")])
+def test_channels_last_matches_plain_layout(name, task, tmp_path, make_image, request):
+    """Built-in and plain-conv community nets run in NHWC memory for speed; the result
+    must be the one the net gives in the default NCHW layout."""
+    import torch
+
+    from restora.engine import resolve_device
+
+    reg = Registry(user_dir=tmp_path)
+    if name == "real":
+        model = reg.get(str(reg.add_file(request.getfixturevalue("real_model")).path), task)
+    else:
+        _builtin(name)
+        model = reg.get(name, task)
+    assert model.channels_last
+    model.prepare(resolve_device("cpu"))
+    img = make_image(40, 56, 3, np.uint8).astype(np.float32) / 255
+    fast = model.process(img, sigma=0.05)
+    net = getattr(model._module, "model", model._module)
+    x = torch.from_numpy(img.transpose(2, 0, 1).copy())[None]
+    with torch.inference_mode():
+        net.to(memory_format=torch.contiguous_format)
+        plain = model._call(model._module, x.contiguous(), {"sigma": 0.05})
+    plain = plain[0].float().clamp(0, 1).permute(1, 2, 0).numpy()
+    assert fast.shape == plain.shape
+    assert np.abs(fast - plain).max() < 1e-4

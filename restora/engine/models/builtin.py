@@ -80,7 +80,8 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
 
     model = TorchImageModel(info, loader, _run_denoise if task == "denoise" else _run_upscale,
                             context_px=int(meta.get("context_px", "48" if task == "denoise" else "24")),
-                            bytes_per_pixel=int(meta.get("bytes_per_pixel", _bytes_per_pixel(task, scale))))
+                            bytes_per_pixel=int(meta.get("bytes_per_pixel", _bytes_per_pixel(task, scale))),
+                            channels_last=True)
     return model
 
 

@@ -9,6 +9,10 @@ from .torch_models import TorchImageModel, load_pickled_weights
 
 _PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "Inpainting": "inpaint"}
 
+# Pure-convolution architectures: safe and faster in channels-last memory (attention
+# nets reshape with .view(), which channels-last tensors do not always allow).
+_PLAIN_CONV = frozenset({"Compact", "ESRGAN", "SPAN", "RealCUGAN", "DnCNN", "DRUNet", "FBCNN", "SwiftSRGAN"})
+
 
 def read_state_dict(path: Path) -> dict:
     """State dict of any supported file, loaded without running code from it."""
@@ -75,7 +79,8 @@ def spandrel_model(path: Path) -> TorchImageModel:
         return holder.pop("descriptor", None) or describe(path)
 
     model = TorchImageModel(info, loader, _run_masked if task == "inpaint" else _run_image,
-                            context_px=64 if task == "inpaint" else 32)
+                            context_px=64 if task == "inpaint" else 32,
+                            channels_last=descriptor.architecture.id in _PLAIN_CONV)
     # Window-attention and downsampling nets pad to a multiple; aligned crops see the same grid.
     model.align_px = max(1, int(getattr(descriptor.size_requirements, "multiple_of", 1)))
     return model
