@@ -37,7 +37,7 @@ from safetensors.torch import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "resources", "models")
-DATA = os.environ.get("RESTORA_DATA", "/work/shared/data/train")
+DATA = os.environ.get("RESTORA_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data", "train"))
 
 # Held-out validation images (same split as training/common.py).
 VAL_COLOR = {

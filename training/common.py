@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.environ.get("RESTORA_DATA", "/work/shared/data/train")
+DATA = os.environ.get("RESTORA_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data", "train"))
+RUNS = os.environ.get("RESTORA_RUNS", os.path.join(ROOT, "training", "runs"))
 
 # ---------------------------------------------------------------- val split
 # Whole images held out from training (fixed, documented in training/README.md).
@@ -232,7 +233,7 @@ def start_run(description: str, arch: str):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
         torch.set_num_threads(cfg.get("threads", 2))
-    run_dir = os.path.join(ROOT, "training", "runs", cfg["run"])
+    run_dir = os.path.join(RUNS, cfg["run"])
     ck = Checkpointer(run_dir, cfg.get("ckpt_every_s", 180))
     log = Logger(run_dir)
     seed = cfg["seed"]

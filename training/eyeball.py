@@ -19,7 +19,7 @@ ap.add_argument("files", nargs="*")
 a = ap.parse_args()
 torch.set_num_threads(1)
 os.makedirs(a.out, exist_ok=True)
-files = a.files or sorted(glob.glob("/work/shared/data/samples/noisy_*"))
+files = a.files or sorted(glob.glob(os.path.join(os.path.dirname(Q.DATA.rstrip("/")), "samples", "noisy_*")))
 den, _ = Q.load_model("restora-denoise", "cpu")
 gden, _ = Q.load_model("restora-denoise-gray", "cpu")
 for f in files:
