@@ -26,6 +26,7 @@ import argparse
 import glob
 import json
 import os
+import sys
 import time
 
 import cv2
@@ -37,15 +38,9 @@ from safetensors.torch import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "resources", "models")
-DATA = os.environ.get("RESTORA_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data", "train"))
-
-# Held-out validation images (same split as training/common.py).
-VAL_COLOR = {
-    "kodak24": ["kodim04.png", "kodim08.png", "kodim12.png", "kodim16.png", "kodim20.png", "kodim24.png"],
-    "mcmaster18": ["5.png", "10.png", "15.png", "18.png"],
-    "live1": ["bikes.png", "caps.png", "lighthouse2.png", "parrots.png", "womanhat.png"],
-}
-GRAY_VAL_COUNT = 32
+sys.path.insert(0, os.path.join(ROOT, "training"))
+# The held-out split and the data folder come from the training code: one definition.
+from common import DATA, GRAY_VAL_COUNT, VAL_COLOR  # noqa: E402
 
 
 def load_nets():

@@ -147,7 +147,7 @@ class CompactSR(nn.Module):
     def __init__(self, scale: int = 2, channels: int = 32, blocks: int = 6, ensemble: int = 1):
         super().__init__()
         self.scale = scale
-        # geometric self-ensemble at inference: 1 (off), 2 (+ h-flip), 4 (+ v-flip, hv-flip)
+        # geometric self-ensemble at inference: 1 (off) .. 4 passes: + h-flip, v-flip, hv-flip
         self.ensemble = int(ensemble)
         self.head = nn.Conv2d(3, channels, 3, 1, 1)
         self.body = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
@@ -165,15 +165,10 @@ class CompactSR(nn.Module):
         base = F.interpolate(x, scale_factor=float(self.scale), mode="bicubic",
                              align_corners=False)
         r = self._residual(x)
-        if self.ensemble >= 2:
-            r = r + torch.flip(self._residual(torch.flip(x, [3])), [3])
-            if self.ensemble >= 4:
-                r = r + torch.flip(self._residual(torch.flip(x, [2])), [2])
-                r = r + torch.flip(self._residual(torch.flip(x, [2, 3])), [2, 3])
-                r = r / 4.0
-            else:
-                r = r / 2.0
-        return base + r
+        flips = [[3], [2], [2, 3]][: max(self.ensemble, 1) - 1]
+        for dims in flips:
+            r = r + torch.flip(self._residual(torch.flip(x, dims)), dims)
+        return base + r / float(len(flips) + 1)
 
 
 class MultiScaleSR(nn.Module):
