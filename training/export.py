@@ -1,8 +1,8 @@
 """Export trained checkpoints to resources/models/*.safetensors.
 
-    python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v3.json]
-    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v2.json]
-    python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v3.json] [--scales 2]
+    python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v4.json]
+    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v3.json]
+    python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
 net's shape and the export options); ``--scales`` picks which SR heads to write.
@@ -125,8 +125,8 @@ def export_sr(ckpt, config, scales=None):
               {"train_step": st.get("step", "?")})
 
 
-DEFAULT_CONFIG = {"denoise": "denoise_v3.json", "denoise-gray": "denoise_gray_v2.json",
-                  "sr": "sr_x2_v3.json"}
+DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v3.json",
+                  "sr": "sr_x2_v4.json"}  # the shipped runs
 
 
 def main():
