@@ -160,6 +160,27 @@ def charbonnier(a, b, eps=1e-3):
     return torch.mean(torch.sqrt((a - b) ** 2 + eps * eps))
 
 
+def set_lr(opt, step: int, total: int, cfg: dict) -> float:
+    """Cosine schedule with warm-up from the config; returns the LR set."""
+    lr = lr_at(step, total, cfg["lr"], cfg.get("warmup", 200), cfg.get("final_lr_ratio", 0.01))
+    for group in opt.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def optimise(opt, out, target, step: int, total: int, cfg: dict) -> float:
+    """One optimiser step: Charbonnier, or L2 when the config says so or from
+    ``l2_from`` (a fraction of the steps) on, since PSNR is what we measure."""
+    if cfg.get("loss", "charbonnier") == "l2" or step >= total * cfg.get("l2_from", 2.0):
+        loss = torch.mean((out - target) ** 2)
+    else:
+        loss = charbonnier(out, target)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def load_config(path):
     with open(path) as f:
         return json.load(f)

@@ -159,22 +159,11 @@ def main():
     model.train()
     loss_acc = 0.0
     while step < total:
-        lr = C.lr_at(step, total, cfg["lr"], cfg.get("warmup", 200), cfg.get("final_lr_ratio", 0.01))
-        for gparam in opt.param_groups:
-            gparam["lr"] = lr
-        ps = cfg["patch"]
-        cl, no, sg = data.batch(cfg["batch"], ps)
+        lr = C.set_lr(opt, step, total, cfg)
+        cl, no, sg = data.batch(cfg["batch"], cfg["patch"])
         cl, no, sg = cl.to(device), no.to(device), sg.to(device)
-        out = model(no, sg)
-        if cfg.get("loss", "charbonnier") == "l2" or step >= total * cfg.get("l2_from", 2.0):
-            loss = torch.mean((out - cl) ** 2)
-        else:
-            loss = C.charbonnier(out, cl)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss_acc += C.optimise(opt, model(no, sg), cl, step, total, cfg)
         step += 1
-        loss_acc += loss.item()
         if step % cfg.get("log_every", 50) == 0:
             dt = (time.time() - t0) / cfg.get("log_every", 50)
             t0 = time.time()

@@ -141,22 +141,12 @@ def main():
 
     model.train()
     while step < total:
-        lr_now = C.lr_at(step, total, cfg["lr"], cfg.get("warmup", 200), cfg.get("final_lr_ratio", 0.01))
-        for g in opt.param_groups:
-            g["lr"] = lr_now
+        lr_now = C.set_lr(opt, step, total, cfg)
         s = scales[step % len(scales)]
         hr, lr = data.batch(s, cfg["batch"][str(s)], cfg["lr_patch"][str(s)])
         hr, lr = hr.to(device), lr.to(device)
-        out = model(lr, scale=s)
-        if step >= total * cfg.get("l2_from", 2.0):
-            loss = torch.mean((out - hr) ** 2)
-        else:
-            loss = C.charbonnier(out, hr)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        acc[s] += C.optimise(opt, model(lr, scale=s), hr, step, total, cfg)
         step += 1
-        acc[s] += loss.item()
         if step % every == 0:
             dt = (time.time() - t0) / every
             t0 = time.time()

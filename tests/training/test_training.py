@@ -85,3 +85,24 @@ def test_denoise_training_checkpoints_stops_and_resumes(tmp_path):
     val = [r for r in logged if "val_color25" in r]
     assert val and val[-1]["step"] == 4 and 10 < val[-1]["val_color25"] < 40
     assert torch.load(run / "final.pt", weights_only=False)["step"] == 4
+
+
+@pytest.mark.skipif(not Path(C.DATA, "kodak24").is_dir(),
+                    reason=f"training data not found at {C.DATA} (../shared/data/train)")
+def test_sr_training_runs_both_scales_and_logs_validation(tmp_path):
+    cfg = json.loads((REPO / "training" / "configs" / "sr_v2.json").read_text())
+    cfg.update(run="smoke_sr", init_from=None, steps=4, l2_from=0.5, val_every=1000, log_every=2,
+               net={"scales": [2, 4], "channels": 8, "blocks": 1},
+               lr_patch={"2": 16, "4": 8}, batch={"2": 2, "4": 2})
+    config = tmp_path / "smoke_sr.json"
+    config.write_text(json.dumps(cfg))
+    env = dict(os.environ, RESTORA_RUNS=str(tmp_path / "runs"))
+    cmd = [sys.executable, str(REPO / "training" / "train_sr.py"), "--config", str(config)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "done 4" in done.stdout
+    logged = [json.loads(line) for line in (tmp_path / "runs" / "smoke_sr" / "log.jsonl").read_text().splitlines()]
+    losses = [r for r in logged if "loss_x2" in r]
+    assert losses and all(r["loss_x2"] > 0 and r["loss_x4"] > 0 for r in losses)
+    val = [r for r in logged if "x2_bicubic" in r]
+    assert val and val[-1]["step"] == 4 and 15 < val[-1]["x4"] < 45
