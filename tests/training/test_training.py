@@ -83,7 +83,8 @@ def test_denoise_training_checkpoints_stops_and_resumes(tmp_path):
     assert "resumed at step 1" in second.stdout and "done 4" in second.stdout
     logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     val = [r for r in logged if "val_color25" in r]
-    assert val and val[-1]["step"] == 4 and 10 < val[-1]["val_color25"] < 40
+    assert [r["step"] for r in val] == [0, 4]  # the starting point, then the end
+    assert 10 < val[-1]["val_color25"] < 40 and 10 < val[-1]["val_gray400_25"] < 40
     assert torch.load(run / "final.pt", weights_only=False)["step"] == 4
 
 
