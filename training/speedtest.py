@@ -1,22 +1,55 @@
-import sys, time, torch, importlib.util
-spec = importlib.util.spec_from_file_location("nets", "/work/main/restora/engine/models/nets.py")
-nets = importlib.util.module_from_spec(spec); spec.loader.exec_module(nets)
-torch.set_num_threads(2)
-def t(m, *a, n=3):
+"""Time a config's network alone (no engine, no tiling) before spending hours training it.
+
+    python training/speedtest.py training/configs/denoise_gray_v5.json [more configs...]
+
+Prints parameters and the median of 3 runs in seconds per megapixel on `--threads` CPU
+threads (denoisers: per input MP; SR: per output MP), random weights - speed only.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import common as C
+
+nets = C.load_nets()
+
+
+def seconds(model, *args, runs=3, **kwargs) -> float:
     with torch.inference_mode():
-        m(*a); ts=[]
-        for _ in range(n):
-            t0=time.perf_counter(); m(*a); ts.append(time.perf_counter()-t0)
-    return sorted(ts)[len(ts)//2]
-cfgs = [("UNetDenoiser", dict(channels=[32,64,128], blocks=[1,1,2])),
-        ("UNetDenoiser", dict(channels=[32,64,128], blocks=[2,2,4])),
-        ("UNetDenoiser", dict(channels=[48,96,192], blocks=[1,1,2])),
-        ("UNetDenoiser", dict(channels=[32,64,128], blocks=[1,2,4])),]
-x = torch.rand(1,3,1000,1000); s=torch.full((1,1,1,1),25/255)
-for a,c in cfgs:
-    m = nets.build(a,c).eval(); p=sum(q.numel() for q in m.parameters())
-    print(a,c,"params %.0fk"%(p/1e3), "s/MP %.3f"%t(m,x,s), flush=True)
-for sc,c,b in [(2,32,6),(2,48,6),(2,32,10),(4,64,8),(4,48,8)]:
-    m = nets.build("CompactSR", dict(scale=sc,channels=c,blocks=b)).eval(); p=sum(q.numel() for q in m.parameters())
-    xi = torch.rand(1,3,1000//sc,1000//sc)
-    print("SR",sc,c,b,"params %.0fk"%(p/1e3),"s/outMP %.3f"%t(m,xi), flush=True)
+        model(*args, **kwargs)  # warm-up: allocator, oneDNN kernels
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            model(*args, **kwargs)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("configs", nargs="+")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    for path in args.configs:
+        cfg = json.load(open(path))
+        arch = cfg.get("arch", "MultiScaleSR")  # SR configs name no arch (train_sr.py fixes it)
+        model = nets.build(arch, cfg["net"]).eval()
+        params = sum(p.numel() for p in model.parameters())
+        if arch == "UNetDenoiser":
+            c = cfg["net"].get("in_channels", 3)
+            s = seconds(model, torch.rand(1, c, 1000, 1000), torch.full((1, 1, 1, 1), 25 / 255))
+            print(f"{path}: {params / 1e6:.2f} M params, {s:.3f} s per MP")
+        else:
+            for scale in cfg["net"].get("scales", [cfg["net"].get("scale", 2)]):
+                x = torch.rand(1, 3, 1000 // scale, 1000 // scale)
+                kw = {"scale": scale} if "scales" in cfg["net"] else {}
+                s = seconds(model, x, **kw)
+                print(f"{path} x{scale}: {params / 1e6:.2f} M params, {s:.3f} s per output MP")
+
+
+if __name__ == "__main__":
+    main()
