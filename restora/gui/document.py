@@ -2,10 +2,12 @@
 
 Every operation result and every mask stroke is a QUndoCommand on the document's
 QUndoStack. Undo swaps arrays (results) or rectangles (strokes); nothing is
-recomputed. History steps hold references to arrays, never copies of them.
+recomputed. History steps hold slots of a SpillStore, never copies of arrays: past
+the memory budget the older results wait on disk until undo needs them.
 """
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
@@ -15,6 +17,7 @@ from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage, QUndoCommand, QUndoStack
 
 from ..engine import Photo
+from ..engine.spill import Slot, SpillStore
 from ..engine.tasks.masking import resize_mask
 from .display import Display, array_to_mask, make_display
 from .mask_layer import MaskLayer
@@ -57,19 +60,19 @@ class MaskCommand(QUndoCommand):
 class PixelsCommand(QUndoCommand):
     """An operation result: swaps the photo's array (and the mask when it changes with it)."""
 
-    def __init__(self, doc: "Document", before: np.ndarray, after: np.ndarray, text: str,
+    def __init__(self, doc: "Document", before: Slot, after: Slot, text: str,
                  mask_before: Optional[QImage] = None, mask_after: Optional[QImage] = None):
         super().__init__(text)
         self.doc, self.before, self.after = doc, before, after
         self.mask_before, self.mask_after = mask_before, mask_after
 
     def redo(self) -> None:
-        self.doc._set_pixels(self.after)
+        self.doc._show_slot(self.after)
         if self.mask_after is not None:
             self.doc.mask.set_image(self.mask_after)
 
     def undo(self) -> None:
-        self.doc._set_pixels(self.before)
+        self.doc._show_slot(self.before)
         if self.mask_before is not None:
             self.doc.mask.set_image(self.mask_before)
 
@@ -81,10 +84,14 @@ class Document(QObject):
     busy_changed = Signal(bool)
 
     def __init__(self, photo: Photo, display: Optional[Display] = None, title: Optional[str] = None,
-                 parent: Optional[QObject] = None):
+                 parent: Optional[QObject] = None, history: Optional[SpillStore] = None):
         super().__init__(parent)
         self.photo = photo
         self.original_pixels = photo.pixels
+        self._own_history = history is None
+        self.history = history or SpillStore()
+        # the photo as opened stays in memory anyway (the compare view shows it)
+        self._original_slot = self._slot = self.history.put(photo.pixels, pinned=True)
         self.path: Optional[Path] = Path(photo.source) if photo.source else None
         #: the file this document was read from; saving over it needs the person's OK
         self.source: Optional[Path] = self.path
@@ -94,7 +101,8 @@ class Document(QObject):
         self.mask = MaskLayer(w, h, self)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(0)
-        self._displays: "OrderedDict[int, tuple[np.ndarray, Display]]" = OrderedDict()
+        # screen images by array; weak, so a result moved to disk is not kept alive here
+        self._displays: "OrderedDict[int, tuple[weakref.ref, Display]]" = OrderedDict()
         self.display: Optional[Display] = None
         self._pending: Optional[Worker] = None
         self._original_display: Optional[Display] = None
@@ -153,13 +161,22 @@ class Document(QObject):
             mask_before = mask_before or self.mask.snapshot()
             h, w = pixels.shape[:2]
             mask_after = MaskLayer(w, h).image
-        self.undo_stack.push(PixelsCommand(self, before, pixels, text, mask_before, mask_after))
+        after = self.history.put(pixels, pinned=True)  # shown next: writing it out would be wasted
+        self.undo_stack.push(PixelsCommand(self, self._slot, after, text, mask_before, mask_after))
+
+    def _show_slot(self, slot: Slot) -> None:
+        if slot is not self._slot:
+            if self._slot is not self._original_slot:
+                self.history.pin(self._slot, False)
+            self.history.pin(slot)
+            self._slot = slot
+        self._set_pixels(slot.get())
 
     def _set_pixels(self, pixels: np.ndarray) -> None:
         self.photo = self.photo.with_pixels(pixels)
         self.pixels_changed.emit()
         cached = self._displays.get(id(pixels))
-        if cached is not None and cached[0] is pixels:
+        if cached is not None and cached[0]() is pixels:
             self._displays.move_to_end(id(pixels))
             self._set_display(pixels, cached[1])
         elif pixels.shape[0] * pixels.shape[1] <= SYNC_DISPLAY_PIXELS:
@@ -169,7 +186,9 @@ class Document(QObject):
 
     # --- screen images -----------------------------------------------------------------
     def _cache_display(self, pixels: np.ndarray, display: Display) -> None:
-        self._displays[id(pixels)] = (pixels, display)
+        for key in [k for k, (ref, _d) in self._displays.items() if ref() is None]:
+            del self._displays[key]
+        self._displays[id(pixels)] = (weakref.ref(pixels), display)
         self._displays.move_to_end(id(pixels))
         while len(self._displays) > 1 and sum(d.nbytes for _a, d in self._displays.values()) > DISPLAY_CACHE_BYTES:
             self._displays.popitem(last=False)
@@ -199,7 +218,7 @@ class Document(QObject):
         if self._original_display is not None:
             return self._original_display
         cached = self._displays.get(id(self.original_pixels))
-        if cached is not None and cached[0] is self.original_pixels:
+        if cached is not None and cached[0]() is self.original_pixels:
             self._original_display = cached[1]
             return self._original_display
         pixels = self.original_pixels
@@ -224,3 +243,5 @@ class Document(QObject):
         self.closed = True
         self._displays.clear()
         self.undo_stack.clear()
+        if self._own_history:
+            self.history.close()   # a shared store outlives the document; its files go with its steps

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayo
 from ..engine import (IMAGE_SUFFIXES, Photo, Registry, RestoraError, default_registry, is_image_path,
                       mask_to_bool, read_image, write_image)
 from ..engine.registry import MODEL_SUFFIXES
+from ..engine.spill import SpillStore
 from . import jobs
 from .canvas import Canvas
 from .dialogs import MODEL_FILTER, OPEN_FILTER, SAVE_FILTER, ExportDialog, SamplesDialog
@@ -122,6 +123,8 @@ class MainWindow(QMainWindow):
         self.registry = registry or default_registry()
         self.settings = settings or settings_store()
         self.documents: list[Document] = []
+        #: one memory budget for the history of every open photo (older steps go to disk)
+        self.history_store = SpillStore()
         self.job: Optional[Worker] = None
         self.job_doc: Optional[Document] = None
         self.job_label = ""
@@ -485,7 +488,7 @@ class MainWindow(QMainWindow):
         def done(result) -> None:
             photo, display = result
             photo.source = Path(path)
-            self.add_document(Document(photo, display))
+            self.add_document(Document(photo, display, history=self.history_store))
             self._remember_recent(str(path))
             self.settings.setValue("paths/last_dir", str(Path(path).parent))
             self.statusBar().showMessage(f"Opened {path.name}", 3000)
@@ -1020,7 +1023,8 @@ class MainWindow(QMainWindow):
         dialog.show()
 
     def open_generated(self, result) -> Document:
-        doc = Document(Photo(pixels=result.pixels), result.display, title=f"Generated seed {result.seed}")
+        doc = Document(Photo(pixels=result.pixels), result.display, title=f"Generated seed {result.seed}",
+                       history=self.history_store)
         self.add_document(doc)
         return doc
 
@@ -1080,5 +1084,6 @@ class MainWindow(QMainWindow):
         wait_all(10000)
         for doc in list(self.documents):
             self.close_document(doc, ask=False)
+        self.history_store.close()
         gc.unfreeze()        # let interpreter shutdown collect everything normally
         event.accept()

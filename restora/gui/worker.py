@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import traceback
+import warnings
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -83,6 +84,7 @@ class _Runner(QObject):
         else:
             self.finished.emit(result)
         finally:
+            self.fn = self.args = self.kwargs = None   # let go of the inputs (photos are big)
             self.ended.emit()
             self.thread().quit()
 
@@ -164,6 +166,16 @@ class Worker(QObject):
             _alive.discard(self)
         self._thread.wait(2000)
         self.ended.emit()
+        # Callers connect closures that capture this worker (and the photo). Qt holds those
+        # closures, so the cycle is invisible to Python's collector: every finished job
+        # would keep its input and result arrays forever. Nothing is emitted after this.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for signal in (self.progress, self.finished, self.failed, self.cancelled, self.ended):
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
 
 
 def all_workers() -> list[Worker]:

@@ -114,6 +114,28 @@ def test_worker_finishes_throttles_and_cancels(qtbot):
     assert w2.outcome == "cancelled"
 
 
+def test_finished_worker_lets_go_of_its_arrays(qapp):
+    """Closures that capture the worker (as the window's do) must not keep photos alive."""
+    import gc
+    import weakref
+
+    def run_one():
+        photo = np.zeros((500, 500, 3), np.uint8)
+        w = Worker(lambda a, *, progress, cancel: a + 1, photo)
+        got = []
+        w.finished.connect(lambda result: got.append(w.outcome))    # captures w: a cycle via Qt
+        w.start()
+        w.wait()
+        for _ in range(5):
+            qapp.processEvents()
+        assert got == ["finished"]
+        return weakref.ref(w), weakref.ref(photo)
+
+    worker_ref, photo_ref = run_one()
+    gc.collect()
+    assert worker_ref() is None and photo_ref() is None
+
+
 def test_worker_reports_failures(qtbot):
     def boom(*, progress, cancel):
         raise BadInputError("photo.png: cannot read it (the file is damaged)")
@@ -149,3 +171,33 @@ def test_many_qt_calls_do_not_exhaust_none(qapp):
     for _ in range(200_000):
         probe.setObjectName("x")
     assert sys.getrefcount(None) > 1000
+
+
+def test_document_history_spills_to_disk_and_undoes_exactly(qapp, tmp_path):
+    from restora.engine import Photo
+    from restora.engine.spill import SpillStore
+    from restora.gui.document import Document
+
+    rng = np.random.default_rng(3)
+    steps = [rng.integers(0, 255, (40, 50, 3), dtype=np.uint8) for _ in range(5)]
+    store = SpillStore(budget_bytes=steps[0].nbytes, folder=tmp_path)
+    doc = Document(Photo(pixels=steps[0]), history=store)
+    for i, pixels in enumerate(steps[1:], 1):
+        doc.apply_result(pixels, f"step {i}")
+    store.wait()
+    assert doc.pixels is steps[-1] and store.memory_bytes() <= steps[0].nbytes
+    assert len(list(tmp_path.glob("*.npy"))) >= 2         # older results went to disk
+    for want in reversed(steps[:-1]):
+        doc.undo_stack.undo()
+        assert np.array_equal(doc.pixels, want) and doc.display is not None
+    assert doc.pixels is steps[0]                          # the original never leaves memory
+    for want in steps[1:]:
+        doc.undo_stack.redo()
+        assert np.array_equal(doc.pixels, want)
+    doc.undo_stack.setIndex(2)
+    doc.apply_result(steps[0][::-1].copy(), "new branch")  # drops steps 3 and 4 ...
+    store.wait()
+    import gc
+    gc.collect()
+    assert doc.undo_stack.count() == 3 and len(list(tmp_path.glob("*.npy"))) <= 2  # ... and their files
+    doc.close()
