@@ -271,3 +271,32 @@ def start_run(description: str, arch: str):
         print("initialised from", cfg["init_from"], "step", init.get("step"),
               "(new identity blocks: %s)" % (", ".join(grown) or "none"), flush=True)
     return args, cfg, device, ck, log, rng, nrng, model, opt
+
+
+def resume(ck: Checkpointer, model, opt, rng, nrng) -> tuple[int, float]:
+    """Load ``last.pt`` if there is one: (step, best score) to go on from, else (0, -1)."""
+    st = ck.load()
+    if st is None:
+        return 0, -1.0
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["opt"])
+    set_rng_state(st["rng"], rng, nrng)
+    print("resumed at step", st["step"], flush=True)
+    return st["step"], st.get("best", -1.0)
+
+
+def checkpoint_or_stop(ck: Checkpointer, state, step: int, t_start: float, max_minutes) -> bool:
+    """The periodic checkpoint; True (after a forced one) once ``--max-minutes`` is up."""
+    if ck.save(state()):
+        print("checkpoint at", step, flush=True)
+    if max_minutes and time.time() - t_start > max_minutes * 60:
+        ck.save(state(), force=True)
+        print("time limit, checkpointed at", step, flush=True)
+        return True
+    return False
+
+
+def finish(ck: Checkpointer, state, model, step: int) -> None:
+    ck.save(state(), force=True)
+    torch.save({"model": model.state_dict(), "step": step}, os.path.join(ck.dir, "final.pt"))
+    print("done", step, flush=True)

@@ -153,19 +153,14 @@ def main():
     args, cfg, device, ck, log, rng, nrng, model, opt = C.start_run(__doc__, None)
     data = DenoiseData(cfg, rng, nrng)
     val = make_val(cfg)
-    step = 0
-    best = -1.0
-    st = ck.load()
-    if st is not None:
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step = st["step"]
-        best = st.get("best", -1.0)
-        C.set_rng_state(st["rng"], rng, nrng)
-        print("resumed at step", step, flush=True)
+    step, best = C.resume(ck, model, opt, rng, nrng)
     total = cfg["steps"]
     t0 = time.time()
     t_start = time.time()
+    def state():
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
+
     model.train()
     loss_acc = 0.0
     if step == 0:  # the starting point, for the validation curve
@@ -190,18 +185,9 @@ def main():
                 torch.save({"model": model.state_dict(), "step": step, "val": score},
                            os.path.join(ck.dir, "best.pt"))
             log.log(step=step, val_color25=pc, val_gray25=pg, val_gray400_25=ph, best=best)
-        state = lambda: {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,  # noqa
-                         "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
-        if ck.save(state()):
-            print("checkpoint at", step, flush=True)
-        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
-            ck.save(state(), force=True)
-            print("time limit, checkpointed at", step, flush=True)
+        if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
-    ck.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-             "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}, force=True)
-    torch.save({"model": model.state_dict(), "step": step}, os.path.join(ck.dir, "final.pt"))
-    print("done", step, flush=True)
+    C.finish(ck, state, model, step)
 
 
 if __name__ == "__main__":

@@ -122,14 +122,7 @@ def main():
     data = SRData(cfg, rng, nrng)
     scales = cfg["net"]["scales"]
     val = make_val(scales)
-    step, best = 0, -1.0
-    st = ck.load()
-    if st is not None:
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step, best = st["step"], st.get("best", -1.0)
-        C.set_rng_state(st["rng"], rng, nrng)
-        print("resumed at step", step, flush=True)
+    step, best = C.resume(ck, model, opt, rng, nrng)
     total = cfg["steps"]
     t0 = t_start = time.time()
     acc = {s: 0.0 for s in scales}
@@ -161,15 +154,9 @@ def main():
                 torch.save({"model": model.state_dict(), "step": step, "val": r},
                            os.path.join(ck.dir, "best.pt"))
             log.log(step=step, best=best, **r)
-        if ck.save(state()):
-            print("checkpoint at", step, flush=True)
-        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
-            ck.save(state(), force=True)
-            print("time limit, checkpointed at", step, flush=True)
+        if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
-    ck.save(state(), force=True)
-    torch.save({"model": model.state_dict(), "step": step}, os.path.join(ck.dir, "final.pt"))
-    print("done", step, flush=True)
+    C.finish(ck, state, model, step)
 
 
 if __name__ == "__main__":
