@@ -125,7 +125,7 @@ def export_sr(ckpt, config, scales=None):
               {"train_step": st.get("step", "?")})
 
 
-DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v3.json",
+DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v5.json",
                   "sr": "sr_x2_v4.json"}  # the shipped runs
 
 
