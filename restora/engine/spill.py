@@ -4,7 +4,8 @@ A 40 MP 16-bit RGB photo is 240 MB, so ten operations on it would hold 2.4 GB if
 history step kept its array in memory. A :class:`SpillStore` keeps the most recently used
 arrays in memory up to a budget and writes older ones to disk on a background thread
 (the window never waits for a write), reading one back when undo or redo needs it.
-A failed write (disk full) keeps the array in memory: nothing is ever lost.
+A failed write (disk full) keeps the array in memory: nothing is ever lost. Folders left
+behind by a process that was killed are swept the next time a store writes.
 """
 from __future__ import annotations
 
@@ -62,6 +63,36 @@ class Slot:
     def get(self) -> np.ndarray:
         """The array (read back from disk if it was spilled); marks it recently used."""
         return self.store._get(self)
+
+
+FOLDER_PREFIX = "restora-history-"
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":   # os.kill(pid, 0) would terminate the process there; keep the folder
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):   # someone else's process, or no way to tell
+        return True
+    return True
+
+
+def sweep_stale(parent: Optional[Path] = None) -> int:
+    """Delete spill folders whose process is gone (a crash or kill -9). Returns how many."""
+    parent = Path(parent or tempfile.gettempdir())
+    removed = 0
+    for folder in parent.glob(FOLDER_PREFIX + "*"):
+        try:
+            pid = int((folder / "pid").read_text())
+        except (OSError, ValueError):
+            continue                     # not ours, or still being created
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 class _File:
@@ -183,7 +214,10 @@ class SpillStore:
         array = slot._array
         try:
             if self._folder is None:
-                self._folder = Path(tempfile.mkdtemp(prefix="restora-history-"))
+                sweep_stale()
+                folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+                (folder / "pid").write_text(str(os.getpid()))
+                self._folder = folder
             self._count += 1
             path = self._folder / f"{self._count:06d}.npy"
             if self.closed:

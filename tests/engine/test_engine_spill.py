@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 import numpy as np
 
@@ -80,3 +81,21 @@ def test_budget_from_environment(monkeypatch):
     assert default_budget() == int(1.5 * (1 << 20))
     monkeypatch.delenv("RESTORA_HISTORY_MB")
     assert 0 < default_budget() <= 4 << 30
+
+
+def test_sweeps_folders_of_dead_processes(tmp_path):
+    import subprocess
+    import sys
+
+    from restora.engine.spill import FOLDER_PREFIX, sweep_stale
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale, live, foreign = (tmp_path / (FOLDER_PREFIX + n) for n in ("a", "b", "c"))
+    for folder, pid in ((stale, dead), (live, str(os.getpid())), (foreign, None)):
+        folder.mkdir()
+        (folder / "000001.npy").write_bytes(b"x")
+        if pid:
+            (folder / "pid").write_text(pid)
+    assert sweep_stale(tmp_path) == 1
+    assert not stale.exists() and live.exists() and foreign.exists()
