@@ -126,6 +126,11 @@ class Document(QObject):
     def modified(self) -> bool:
         return not self.undo_stack.isClean() or self.path is None
 
+    @property
+    def is_gray(self) -> bool:
+        """Gray or gray+alpha (the panel preselects models made for gray photos)."""
+        return self.pixels.ndim == 2 or self.pixels.shape[2] <= 2
+
     def size_text(self) -> str:
         h, w = self.pixels.shape[:2]
         c = 1 if self.pixels.ndim == 2 else self.pixels.shape[2]

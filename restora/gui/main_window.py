@@ -601,6 +601,8 @@ class MainWindow(QMainWindow):
         self.act_save_mask.setEnabled(has_mask)
         self.act_clear_mask.setEnabled(has_mask)
         self.panel.set_context(has, has_mask)
+        if has:
+            self.panel.set_photo_kind(doc.is_gray)
         self.act_run.setEnabled(self.panel.run_button.isEnabled())
         self.act_cancel.setEnabled(self.job is not None)
         self.size_label.setText(doc.size_text() if has else "")
@@ -850,12 +852,13 @@ class MainWindow(QMainWindow):
                     pass
             models, problems = jobs.list_models(registry, progress=progress, cancel=cancel)
             defaults = {t: registry.default_name(t) for t in TASK_LABELS}
-            return models, problems, defaults
+            gray = {t: registry.default_name(t, channels=1) for t in TASK_LABELS}
+            return models, problems, (defaults, gray)
 
         def done(result) -> None:
             models, problems, defaults = result
             gc.freeze()      # model classes and loaded weights are long-lived too (see _device_ready)
-            self.panel.set_models(models, defaults)
+            self.panel.set_models(models, *defaults)
             if select:
                 info = next((m for m in models if m.name == select), None)
                 if info is not None:

@@ -39,7 +39,12 @@ class ModelPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self._models: list[ModelInfo] = []
+        #: the person's own pick per task; without one the list follows the photo's kind
         self._remembered: dict[str, str] = {}
+        self._defaults: dict[str, Optional[str]] = {}
+        self._gray_defaults: dict[str, Optional[str]] = {}
+        self._gray = False
+        self._auto = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 10, 10, 10)
         lay.setSpacing(8)
@@ -229,10 +234,20 @@ class ModelPanel(QWidget):
             p.update(seed=self.generate_seed.value(), count=self.count.value())
         return p
 
-    def set_models(self, models: list[ModelInfo], default_names: dict[str, Optional[str]] | None = None) -> None:
+    def set_models(self, models: list[ModelInfo], default_names: dict[str, Optional[str]] | None = None,
+                   gray_default_names: dict[str, Optional[str]] | None = None) -> None:
+        """``default_names``: each task's default for colour photos; ``gray_default_names``
+        for gray ones (the engine's choice when no model is named)."""
         self._models = list(models)
         self._defaults = default_names or {}
+        self._gray_defaults = gray_default_names or self._defaults
         self._fill_list()
+
+    def set_photo_kind(self, gray: bool) -> None:
+        """The current photo is gray (or colour): preselect the default made for it."""
+        if gray != self._gray:
+            self._gray = gray
+            self._fill_list()
 
     def set_device(self, name: str) -> None:
         gpu = not name.upper().startswith("CPU")
@@ -258,7 +273,7 @@ class ModelPanel(QWidget):
     # --- internals -------------------------------------------------------------------------
     def _fill_list(self) -> None:
         task = self.task()
-        previous = self._remembered.get(task) or self.model_name()
+        previous = self._remembered.get(task)
         self.model_list.blockSignals(True)
         self.model_list.clear()
         for info in self._models:
@@ -273,14 +288,18 @@ class ModelPanel(QWidget):
             item.setToolTip(tip)
             self.model_list.addItem(item)
         self.model_list.blockSignals(False)
-        if not (previous and self.select_model(previous)):
-            default = self._defaults.get(task) if hasattr(self, "_defaults") else None
-            if not (default and self.select_model(default)) and self.model_list.count():
-                self.model_list.setCurrentRow(0)
-        if self.model_list.count() == 0:
-            self.model_info.setText(f"No {TASK_LABELS[task].lower()} model yet: add a model file "
-                                    "(or drop one on the window)." if self._models else "Loading models…")
-        self._on_model()
+        self._auto = True            # a preselection, not the person's pick
+        try:
+            if not (previous and self.select_model(previous)):
+                default = (self._gray_defaults if self._gray else self._defaults).get(task)
+                if not (default and self.select_model(default)) and self.model_list.count():
+                    self.model_list.setCurrentRow(0)
+            if self.model_list.count() == 0:
+                self.model_info.setText(f"No {TASK_LABELS[task].lower()} model yet: add a model file "
+                                        "(or drop one on the window)." if self._models else "Loading models…")
+            self._on_model()
+        finally:
+            self._auto = False
 
     def _on_task(self) -> None:
         task = self.task()
@@ -292,7 +311,8 @@ class ModelPanel(QWidget):
     def _on_model(self, *_args) -> None:
         info = self.model_info_for(self.model_name())
         if info is not None:
-            self._remembered[self.task()] = info.name
+            if not self._auto:
+                self._remembered[self.task()] = info.name
             bits = [info.architecture, SOURCE_LABELS.get(info.source, info.source)]
             if info.task == "upscale":
                 bits.append(f"×{info.scale}" if info.scale else "any scale")

@@ -432,3 +432,36 @@ def test_inpaint_variants_pick_one(window, qtbot, open_doc, monkeypatch):
     dialog._pick(1)
     assert (doc.pixels == 20).all()
     assert doc.undo_stack.undoText().endswith("(seed 6)")
+
+
+def test_denoise_preselects_the_model_made_for_the_photos_kind(qtbot, settings, tmp_path, monkeypatch):
+    """Gray photo -> restora-denoise-gray, colour -> restora-denoise, until the person picks one."""
+    from restora.engine import Registry
+    from restora.gui.main_window import MainWindow
+
+    monkeypatch.setenv("RESTORA_MODELS_DIR", str(tmp_path / "models"))
+    registry = Registry(user_dir=tmp_path / "models")
+    if registry.default_name("denoise", channels=1) != "restora-denoise-gray":
+        pytest.skip("the built-in gray denoiser is not installed")
+    win = MainWindow(registry=registry, settings=settings)
+    win.ask_save_changes = lambda doc: "discard"
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.panel.model_list.count() > 0, timeout=20000)
+    win.panel.set_task("denoise")
+    for name, channels in (("gray.png", 1), ("colour.png", 3)):
+        path = tmp_path / name
+        write_image(path, Photo(pixels=make_image(channels=channels)[..., 0] if channels == 1 else make_image()))
+        win.open_paths([str(path)])
+    qtbot.waitUntil(lambda: len(win.documents) == 2, timeout=10000)
+    gray, colour = sorted(win.documents, key=lambda d: d.title != "gray.png")
+    assert gray.is_gray and not colour.is_gray
+    win.tabs.setCurrentWidget(win.canvas_for(gray))
+    assert win.panel.model_name() == "restora-denoise-gray"
+    win.tabs.setCurrentWidget(win.canvas_for(colour))
+    assert win.panel.model_name() == "restora-denoise"
+    win.panel.select_model("nlm")                   # the person's pick sticks
+    win.tabs.setCurrentWidget(win.canvas_for(gray))
+    assert win.panel.model_name() == "nlm"
+    for doc in list(win.documents):
+        win.close_document(doc, ask=False)
