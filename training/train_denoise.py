@@ -118,35 +118,39 @@ def make_val(cfg, crop=256):
     cl = torch.from_numpy(np.stack(cl)).permute(0, 3, 1, 2).contiguous()
     no = torch.from_numpy(np.stack(no)).permute(0, 3, 1, 2).contiguous()
     gcl = cl.mean(1, keepdim=True)
-    gno = torch.from_numpy(C.to_u8((gcl + torch.from_numpy(
-        g.standard_normal(gcl.shape).astype(np.float32)) * 25 / 255).numpy()) / 255.0).float()
     # The gray400 holdout (the benchmark's second gray set): centre 176x176 of each
     # 180x180 crop, so the U-Net needs no padding here.
     hcl = np.stack([C.imread_gray(f)[2:178, 2:178] for f in C.list_gray("val")])
     hcl = torch.from_numpy(hcl.astype(np.float32) / 255.0)[:, None]
-    hno = torch.from_numpy(C.to_u8((hcl + torch.from_numpy(
-        g.standard_normal(hcl.shape).astype(np.float32)) * 25 / 255).numpy()) / 255.0).float()
-    return cl, no, gcl, gno, hcl, hno
+    return cl, no, gcl, _noisy(gcl, g), hcl, _noisy(hcl, g)
+
+
+def _noisy(clean: torch.Tensor, g: np.random.Generator) -> torch.Tensor:
+    """AWGN sigma 25, clipped and quantised to 8 bit like a saved photo."""
+    n = torch.from_numpy(g.standard_normal(clean.shape).astype(np.float32))
+    return torch.from_numpy(C.to_u8((clean + n * 25 / 255).numpy()) / 255.0).float()
+
+
+def _mean_psnr(model, noisy, clean, sigma, gray: bool) -> float:
+    """Gray images go through the colour-shaped net as three copies, averaged back."""
+    x = noisy.expand(-1, 3, -1, -1) if gray else noisy
+    out = torch.cat([model(x[i:i + 4], sigma.expand(x[i:i + 4].shape[0], 1, 1, 1))
+                     for i in range(0, len(x), 4)])
+    if gray:
+        out = out.mean(1, keepdim=True)
+    return float(np.mean([C.psnr(out[i].clamp(0, 1), clean[i]) for i in range(len(clean))]))
 
 
 @torch.no_grad()
 def validate(model, val, device):
+    """PSNR at sigma 25: colour val crops, their gray versions, the gray400 holdout."""
     model.eval()
     cl, no, gcl, gno, hcl, hno = [t.to(device) for t in val]
     s = torch.full((1, 1, 1, 1), 25 / 255, device=device)
-    out = torch.cat([model(no[i:i + 4], s.expand(no[i:i + 4].shape[0], 1, 1, 1))
-                     for i in range(0, len(no), 4)])
-    pc = np.mean([C.psnr(out[i].clamp(0, 1), cl[i]) for i in range(len(cl))])
-    g3 = gno.expand(-1, 3, -1, -1)
-    outg = torch.cat([model(g3[i:i + 4], s.expand(g3[i:i + 4].shape[0], 1, 1, 1))
-                      for i in range(0, len(g3), 4)]).mean(1, keepdim=True)
-    pg = np.mean([C.psnr(outg[i].clamp(0, 1), gcl[i]) for i in range(len(gcl))])
-    h3 = hno.expand(-1, 3, -1, -1)
-    outh = torch.cat([model(h3[i:i + 8], s.expand(h3[i:i + 8].shape[0], 1, 1, 1))
-                      for i in range(0, len(h3), 8)]).mean(1, keepdim=True)
-    ph = np.mean([C.psnr(outh[i].clamp(0, 1), hcl[i]) for i in range(len(hcl))])
+    scores = (_mean_psnr(model, no, cl, s, gray=False), _mean_psnr(model, gno, gcl, s, gray=True),
+              _mean_psnr(model, hno, hcl, s, gray=True))
     model.train()
-    return float(pc), float(pg), float(ph)
+    return scores
 
 
 def main():
@@ -157,6 +161,7 @@ def main():
     total = cfg["steps"]
     t0 = time.time()
     t_start = time.time()
+
     def state():
         return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                 "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}

@@ -87,7 +87,6 @@ class Document(QObject):
                  parent: Optional[QObject] = None, history: Optional[SpillStore] = None):
         super().__init__(parent)
         self.photo = photo
-        self.original_pixels = photo.pixels
         self._own_history = history is None
         self.history = history or SpillStore()
         # the photo as opened stays in memory anyway (the compare view shows it)
@@ -127,13 +126,22 @@ class Document(QObject):
         return not self.undo_stack.isClean() or self.path is None
 
     @property
+    def original_pixels(self) -> np.ndarray:
+        """The photo as opened (pinned in memory: the compare view shows it)."""
+        return self._original_slot.get()
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.pixels.ndim == 2 else self.pixels.shape[2]
+
+    @property
     def is_gray(self) -> bool:
         """Gray or gray+alpha (the panel preselects models made for gray photos)."""
-        return self.pixels.ndim == 2 or self.pixels.shape[2] <= 2
+        return self.channels <= 2
 
     def size_text(self) -> str:
         h, w = self.pixels.shape[:2]
-        c = 1 if self.pixels.ndim == 2 else self.pixels.shape[2]
+        c = self.channels
         kind = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}[c]
         bits = 16 if self.pixels.dtype == np.uint16 else 8
         return f"{w} × {h} · {kind} · {bits}-bit"

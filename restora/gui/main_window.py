@@ -856,9 +856,9 @@ class MainWindow(QMainWindow):
             return models, problems, (defaults, gray)
 
         def done(result) -> None:
-            models, problems, defaults = result
+            models, problems, (defaults, gray_defaults) = result
             gc.freeze()      # model classes and loaded weights are long-lived too (see _device_ready)
-            self.panel.set_models(models, *defaults)
+            self.panel.set_models(models, defaults, gray_defaults)
             if select:
                 info = next((m for m in models if m.name == select), None)
                 if info is not None:
