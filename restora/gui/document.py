@@ -20,7 +20,7 @@ from ..engine import Photo
 from ..engine.spill import Slot, SpillStore
 from ..engine.tasks.masking import resize_mask
 from .display import Display, array_to_mask, make_display
-from .mask_layer import MaskLayer
+from .mask_layer import MaskLayer, PackedMask
 from .worker import Worker
 
 #: Photos up to this many pixels get their screen image built at once on undo/redo;
@@ -29,32 +29,38 @@ SYNC_DISPLAY_PIXELS = 3_000_000
 DISPLAY_CACHE_BYTES = 700 << 20
 
 
+def _pack(image: Optional[QImage]) -> Optional[PackedMask]:
+    return None if image is None else PackedMask(image)
+
+
+# Mask commands keep their masks packed (see PackedMask): a history of whole-mask steps
+# on a big photo would otherwise hold a full-size mask per step.
 class StrokeCommand(QUndoCommand):
     def __init__(self, mask: MaskLayer, rect: QRect, before: QImage, after: QImage, text: str):
         super().__init__(text)
-        self.mask, self.rect, self.before, self.after = mask, rect, before, after
+        self.mask, self.rect, self.before, self.after = mask, rect, _pack(before), _pack(after)
         self._first = True
 
     def redo(self) -> None:
         if self._first:        # the stroke is already painted
             self._first = False
             return
-        self.mask.put_patch(self.rect, self.after)
+        self.mask.put_patch(self.rect, self.after.image())
 
     def undo(self) -> None:
-        self.mask.put_patch(self.rect, self.before)
+        self.mask.put_patch(self.rect, self.before.image())
 
 
 class MaskCommand(QUndoCommand):
     def __init__(self, mask: MaskLayer, before: QImage, after: QImage, text: str):
         super().__init__(text)
-        self.mask, self.before, self.after = mask, before, after
+        self.mask, self.before, self.after = mask, _pack(before), _pack(after)
 
     def redo(self) -> None:
-        self.mask.set_image(self.after)
+        self.mask.set_image(self.after.image())
 
     def undo(self) -> None:
-        self.mask.set_image(self.before)
+        self.mask.set_image(self.before.image())
 
 
 class PixelsCommand(QUndoCommand):
@@ -64,17 +70,17 @@ class PixelsCommand(QUndoCommand):
                  mask_before: Optional[QImage] = None, mask_after: Optional[QImage] = None):
         super().__init__(text)
         self.doc, self.before, self.after = doc, before, after
-        self.mask_before, self.mask_after = mask_before, mask_after
+        self.mask_before, self.mask_after = _pack(mask_before), _pack(mask_after)
 
     def redo(self) -> None:
         self.doc._show_slot(self.after)
         if self.mask_after is not None:
-            self.doc.mask.set_image(self.mask_after)
+            self.doc.mask.set_image(self.mask_after.image())
 
     def undo(self) -> None:
         self.doc._show_slot(self.before)
         if self.mask_before is not None:
-            self.doc.mask.set_image(self.mask_before)
+            self.doc.mask.set_image(self.mask_before.image())
 
 
 class Document(QObject):

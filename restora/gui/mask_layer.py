@@ -5,6 +5,7 @@ the patch it changed, before and after, so undo restores exactly that rectangle.
 """
 from __future__ import annotations
 
+import zlib
 from typing import Optional
 
 import numpy as np
@@ -16,6 +17,30 @@ from .display import array_to_mask, mask_to_array, mask_view, new_mask_image
 
 #: side of the tiles a stroke saves before painting over them (undo)
 TILE = 256
+
+
+class PackedMask:
+    """A mask kept in the undo history: one bit per pixel, zlib-compressed.
+
+    Masks are binary (strokes are not antialiased, loaded masks are thresholded) and
+    long runs of 0 and 255, so a whole-mask step of a 24 MP photo (clear, invert, a mask
+    cleared by inpainting) keeps ~100 kB instead of 24 MB.
+    """
+    __slots__ = ("width", "height", "_data")
+
+    def __init__(self, image: QImage):
+        self.width, self.height = image.width(), image.height()
+        self._data = zlib.compress(np.packbits(mask_view(image) > 127).tobytes(), 1)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._data)
+
+    def image(self) -> QImage:
+        bits = np.frombuffer(zlib.decompress(self._data), np.uint8)
+        values = np.unpackbits(bits, count=self.width * self.height).reshape(self.height, self.width)
+        values *= 255
+        return QImage(values.data, self.width, self.height, self.width, QImage.Format_Alpha8).copy()
 
 
 class MaskLayer(QObject):

@@ -201,3 +201,31 @@ def test_document_history_spills_to_disk_and_undoes_exactly(qapp, tmp_path):
     gc.collect()
     assert doc.undo_stack.count() == 3 and len(list(tmp_path.glob("*.npy"))) <= 2  # ... and their files
     doc.close()
+
+
+def test_mask_history_is_packed_and_undoes_exactly(qapp):
+    from restora.engine import Photo
+    from restora.gui.document import Document
+    from restora.gui.mask_layer import PackedMask
+
+    rng = np.random.default_rng(5)
+    odd = rng.integers(0, 2, (37, 53)).astype(bool)          # width 53: QImage rows are padded to 56
+    image = array_to_mask(odd)
+    assert (mask_to_array(PackedMask(image).image()) == odd).all()
+
+    big = np.zeros((2000, 3000), bool)
+    big[500:900, 700:2500] = True                             # a typical painted area, 6 MP mask
+    assert PackedMask(array_to_mask(big)).nbytes < 100_000    # vs 6,000,000 bytes unpacked
+
+    doc = Document(Photo(pixels=np.zeros((37, 53, 3), np.uint8)))
+    doc.push_mask(image, "Load mask")
+    doc.push_mask(doc.mask.inverted(), "Invert mask")
+    assert (doc.mask.to_array() == ~odd).all()
+    doc.undo_stack.undo()
+    assert (doc.mask.to_array() == odd).all()
+    doc.undo_stack.undo()
+    assert not doc.mask.to_array().any()
+    doc.undo_stack.redo()
+    doc.undo_stack.redo()
+    assert (doc.mask.to_array() == ~odd).all()
+    doc.close()
