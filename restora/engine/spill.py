@@ -5,7 +5,8 @@ history step kept its array in memory. A :class:`SpillStore` keeps the most rece
 arrays in memory up to a budget and writes older ones to disk on a background thread
 (the window never waits for a write), reading one back when undo or redo needs it.
 A failed write (disk full) keeps the array in memory: nothing is ever lost. Folders left
-behind by a process that was killed are swept the next time a store writes.
+behind by a process that was killed are swept the next time a store writes (on Windows too:
+the kernel is asked whether the pid still runs).
 """
 from __future__ import annotations
 
@@ -68,9 +69,29 @@ class Slot:
 FOLDER_PREFIX = "restora-history-"
 
 
+def _alive_windows(pid: int) -> bool:
+    """os.kill(pid, 0) would terminate the process on Windows: ask the kernel instead."""
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    handle = kernel32.OpenProcess(0x1000, False, pid)     # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() != 87              # ERROR_INVALID_PARAMETER: no such process
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259                          # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def _alive(pid: int) -> bool:
-    if os.name == "nt":   # os.kill(pid, 0) would terminate the process there; keep the folder
-        return True
+    if os.name == "nt":
+        try:
+            return _alive_windows(pid)
+        except (OSError, AttributeError):                 # no way to tell: keep the folder
+            return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -99,3 +99,18 @@ def test_sweeps_folders_of_dead_processes(tmp_path):
             (folder / "pid").write_text(pid)
     assert sweep_stale(tmp_path) == 1
     assert not stale.exists() and live.exists() and foreign.exists()
+
+
+def test_keeps_folders_when_liveness_cannot_be_told(monkeypatch):
+    """Where the Windows process query is unavailable, a folder is kept, never deleted under a live app."""
+    import subprocess
+    import sys
+
+    from restora.engine import spill
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+    assert not spill._alive(dead)
+    monkeypatch.setattr(spill, "_alive_windows", lambda pid: (_ for _ in ()).throw(OSError("no kernel32")))
+    monkeypatch.setattr(spill.os, "name", "nt")
+    assert spill._alive(dead)
