@@ -18,6 +18,7 @@ from PySide6.QtGui import QImage, QUndoCommand, QUndoStack
 
 from ..engine import Photo
 from ..engine.spill import Slot, SpillStore
+from ..engine.tasks.common import is_neutral
 from ..engine.tasks.masking import resize_mask
 from .display import Display, array_to_mask, make_display
 from .mask_layer import MaskLayer, PackedMask
@@ -97,6 +98,7 @@ class Document(QObject):
         self.history = history or SpillStore()
         # the photo as opened stays in memory anyway (the compare view shows it)
         self._original_slot = self._slot = self.history.put(photo.pixels, pinned=True)
+        self._neutral: Optional[tuple[weakref.ref, bool]] = None
         self.path: Optional[Path] = Path(photo.source) if photo.source else None
         #: the file this document was read from; saving over it needs the person's OK
         self.source: Optional[Path] = self.path
@@ -142,13 +144,20 @@ class Document(QObject):
 
     @property
     def is_gray(self) -> bool:
-        """Gray or gray+alpha (the panel preselects models made for gray photos)."""
-        return self.channels <= 2
+        """Gray, gray+alpha, or RGB(A) with three identical channels (a B&W scan saved as colour,
+        which the engine treats as gray); the panel preselects models made for gray photos."""
+        if self.channels <= 2:
+            return True
+        if self._neutral is None or self._neutral[0]() is not self._slot:   # once per history step
+            self._neutral = (weakref.ref(self._slot), is_neutral(self.pixels[:, :, :3]))
+        return self._neutral[1]
 
     def size_text(self) -> str:
         h, w = self.pixels.shape[:2]
         c = self.channels
         kind = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}[c]
+        if c >= 3 and self.is_gray:
+            kind += " (black and white)"
         bits = 16 if self.pixels.dtype == np.uint16 else 8
         return f"{w} × {h} · {kind} · {bits}-bit"
 

@@ -339,3 +339,31 @@ def test_wrong_task_model_through_api(registry, make_image):
         denoise(make_image(20, 20), 5.0, model="lanczos", device="cpu", registry=registry)
     with pytest.raises(ModelError, match="cannot upscale"):
         upscale(make_image(20, 20), 2, model="telea", device="cpu", registry=registry)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_black_and_white_saved_as_rgb_is_worked_as_gray(alpha, registry, make_image):
+    """A B&W scan saved as RGB: every task gives exactly the gray photo's result, in three
+    identical channels (no colour casts), and denoising defaults to the gray model."""
+    from restora.engine.tasks.common import is_neutral
+
+    gray = make_image(H, W, 1, np.uint8, seed=6)
+    rgb = np.repeat(gray, 3, axis=2)
+    if alpha:
+        rgb = np.dstack([rgb, np.full((H, W, 1), 200, np.uint8)])
+    assert is_neutral(rgb[..., :3]) and not is_neutral(make_image(H, W, 3, np.uint8, seed=6))
+    tinted = rgb[..., :3].copy()
+    tinted[H - 1, W - 1, 2] ^= 1                 # one value off
+    assert not is_neutral(tinted)
+
+    mask = scratch_mask(H, W)
+    runs = [(denoise, (25.0,), {"model": None}), (denoise, (25.0,), {"model": "restora-denoise"}),
+            (upscale, (2,), {"model": "lanczos"}), (inpaint, (mask,), {"model": "telea"})]
+    for task, args, kw in runs:
+        out = task(rgb, *args, device="cpu", registry=registry, **kw)
+        want = task(gray, *args, device="cpu", registry=registry, **kw)
+        assert out.shape[2] == rgb.shape[2]
+        for c in range(3):
+            assert np.array_equal(out[..., c], want[..., 0]), (task.__name__, kw)
+        if alpha:
+            assert (out[..., 3] == 200).all()

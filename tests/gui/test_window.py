@@ -449,17 +449,26 @@ def test_denoise_preselects_the_model_made_for_the_photos_kind(qtbot, settings, 
     win.show()
     qtbot.waitUntil(lambda: win.panel.model_list.count() > 0, timeout=20000)
     win.panel.set_task("denoise")
-    for name, channels in (("gray.png", 1), ("colour.png", 3)):
+    for name, channels in (("gray.png", 1), ("colour.png", 3), ("bw-as-rgb.png", 3)):
         path = tmp_path / name
-        write_image(path, Photo(pixels=make_image(channels=channels)[..., 0] if channels == 1 else make_image()))
+        pixels = make_image(channels=channels)
+        if name == "gray.png":
+            pixels = pixels[..., 0]
+        elif name == "bw-as-rgb.png":          # a B&W scan saved as RGB counts as gray
+            pixels = np.repeat(pixels[..., :1], 3, axis=2)
+        write_image(path, Photo(pixels=pixels))
         win.open_paths([str(path)])
-    qtbot.waitUntil(lambda: len(win.documents) == 2, timeout=10000)
-    gray, colour = sorted(win.documents, key=lambda d: d.title != "gray.png")
-    assert gray.is_gray and not colour.is_gray
+    qtbot.waitUntil(lambda: len(win.documents) == 3, timeout=10000)
+    docs = {d.title: d for d in win.documents}
+    gray, colour, bw = docs["gray.png"], docs["colour.png"], docs["bw-as-rgb.png"]
+    assert gray.is_gray and bw.is_gray and not colour.is_gray
+    assert "black and white" in bw.size_text() and "black and white" not in colour.size_text()
     win.tabs.setCurrentWidget(win.canvas_for(gray))
     assert win.panel.model_name() == "restora-denoise-gray"
     win.tabs.setCurrentWidget(win.canvas_for(colour))
     assert win.panel.model_name() == "restora-denoise"
+    win.tabs.setCurrentWidget(win.canvas_for(bw))
+    assert win.panel.model_name() == "restora-denoise-gray"
     win.panel.select_model("nlm")                   # the person's pick sticks
     win.tabs.setCurrentWidget(win.canvas_for(gray))
     assert win.panel.model_name() == "nlm"

@@ -43,6 +43,33 @@ def split_alpha(image: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
     return image, None
 
 
+def is_neutral(color: np.ndarray) -> bool:
+    """True for an RGB image whose three channels are identical everywhere.
+
+    That is a black-and-white photo saved as colour, which is how most scans of old
+    prints arrive. Tasks treat it as gray: models made for gray photos by default, one
+    plane of work instead of three, and a result that stays neutral (a colour model
+    left alone would add faint colour casts to a B&W print).
+    """
+    if color.ndim != 3 or color.shape[2] != 3:
+        return False
+    rows = max(1, color.shape[0] // 64)     # a few rows first: a colour photo fails at once
+    for part in (color[::rows], color):
+        if not (np.array_equal(part[:, :, 0], part[:, :, 1]) and np.array_equal(part[:, :, 1], part[:, :, 2])):
+            return False
+    return True
+
+
+def gray_if_neutral(color: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(the one plane of a neutral RGB image, True), else (``color``, False)."""
+    return (color[:, :, :1], True) if is_neutral(color) else (color, False)
+
+
+def as_neutral_rgb(plane: np.ndarray) -> np.ndarray:
+    """Back to three identical channels (undoes :func:`gray_if_neutral`)."""
+    return np.repeat(plane, 3, axis=2)
+
+
 def merge_alpha(color: np.ndarray, alpha: Optional[np.ndarray]) -> np.ndarray:
     return color if alpha is None else np.ascontiguousarray(np.concatenate([color, alpha], axis=2))
 

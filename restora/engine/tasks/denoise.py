@@ -7,7 +7,7 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import run_tiled
-from .common import adapt_channels, as_hwc, bit_depth, choose_tile, merge_alpha, restore_layout, setup, split_alpha
+from .common import adapt_channels, as_hwc, as_neutral_rgb, gray_if_neutral, bit_depth, choose_tile, merge_alpha, restore_layout, setup, split_alpha
 from .noise import estimate_noise_sigma
 
 MAX_SIGMA = 100.0
@@ -28,9 +28,12 @@ def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional
     elif not (0 < sigma <= MAX_SIGMA):
         raise BadInputError(f"noise strength {sigma} is out of range: use 0 < sigma <= {MAX_SIGMA:g}")
     color, alpha = split_alpha(pixels)
+    color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB is denoised as gray
     net, dev, ctx = setup(model, "denoise", device, registry, progress, cancel, channels=color.shape[2])
     params = {"sigma": max(float(sigma), 0.5) / 255.0, "bit_depth": bit_depth(pixels), "check": ctx.check}
     fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, **params), luma_only=False)
     out = run_tiled(color, fn, scale=1, tile=choose_tile(net, dev, tile, *color.shape[:2]),
                     context_px=net.context_px, align_px=net.align_px, ctx=ctx)
+    if neutral:
+        out = as_neutral_rgb(out)
     return restore_layout(merge_alpha(out, alpha), image)

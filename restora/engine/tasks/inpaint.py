@@ -7,7 +7,7 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, iter_regions, mask_regions, to_float
-from .common import adapt_channels, as_hwc, bit_depth, choose_tile, restore_layout, setup, split_alpha
+from .common import adapt_channels, as_hwc, as_neutral_rgb, gray_if_neutral, bit_depth, choose_tile, restore_layout, setup, split_alpha
 
 
 def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -41,11 +41,12 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
         ctx.report(1.0)
         return restore_layout(out, image)
     color, alpha = split_alpha(pixels)
+    color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB is filled as gray
     params = {"seed": int(seed), "bit_depth": bit_depth(pixels), "check": ctx.check}
     max_side = choose_tile(net, dev, tile, *color.shape[:2]) or max(color.shape[:2])
     max_side = max(max_side, 4 * net.context_px)
     regions = mask_regions(holes, net.context_px, max_side)
-    result = out[:, :, :color.shape[2]]
+    result = out[:, :, :3 if neutral else color.shape[2]]
     for r in iter_regions(regions, ctx):
         hole = holes[r.y0:r.y1, r.x0:r.x1]
         hole_f = hole.astype(np.float32)
@@ -59,6 +60,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
         fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, mask=hole_f, **params),
                             luma_only=False)
         filled = from_float(fn(to_float(color[r.y0:r.y1, r.x0:r.x1])), color.dtype)
+        if neutral:
+            filled = as_neutral_rgb(filled.reshape(*hole.shape, 1))
         target = result[r.y0:r.y1, r.x0:r.x1]
         target[hole] = filled.reshape(target.shape)[hole]
     return restore_layout(out, image)

@@ -8,7 +8,7 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, run_tiled, to_float
-from .common import adapt_channels, as_hwc, choose_tile, merge_alpha, restore_layout, setup, split_alpha
+from .common import adapt_channels, as_hwc, as_neutral_rgb, gray_if_neutral, choose_tile, merge_alpha, restore_layout, setup, split_alpha
 
 SCALES = (2, 3, 4, 8)
 
@@ -26,6 +26,7 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
     if scale not in SCALES:
         raise BadInputError(f"scale {scale} is not supported: use one of {', '.join(map(str, SCALES))}")
     color, alpha = split_alpha(pixels)
+    color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB stays B&W
     net, dev, ctx = setup(model, "upscale", device, registry, progress, cancel, scale=scale,
                           channels=color.shape[2])
     native = net.info.scale or scale
@@ -42,6 +43,8 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
     fn = adapt_channels(net, color.shape[2], run, luma_only=True, scale=scale)
     out = run_tiled(color, fn, scale=scale, tile=choose_tile(net, dev, tile, *color.shape[:2]),
                     context_px=net.context_px, align_px=net.align_px, ctx=ctx.sub(0.0, 0.97 if alpha is not None else 1.0))
+    if neutral:
+        out = as_neutral_rgb(out)
     if alpha is not None:
         ctx.check()
         h, w = alpha.shape[:2]
