@@ -237,6 +237,23 @@ def load_grown(model: torch.nn.Module, sd: dict) -> list:
     return blocks
 
 
+def init_path(rel: str) -> str:
+    """The file a config's ``init_from`` names. Only the weights of the shipped stages are
+    committed (the repo must stay small enough to travel to a GPU machine); an earlier stage's
+    ``training/checkpoints/<run>-best.pt`` is found as ``training/runs/<run>/best.pt`` once that
+    stage has been re-run here, or from git history."""
+    path = os.path.join(ROOT, rel)
+    if os.path.exists(path):
+        return path
+    name = os.path.basename(rel)
+    if os.path.dirname(rel) == "training/checkpoints" and name.endswith("-best.pt"):
+        run = os.path.join(ROOT, "training", "runs", name[:-len("-best.pt")], "best.pt")
+        if os.path.exists(run):
+            return run
+    raise SystemExit("init_from %s is missing: run the config with \"run\": \"%s\" first, or restore it with "
+                     "`git log --all -- %s` and `git checkout REV -- %s`" % (rel, name[:-len("-best.pt")] or rel, rel, rel))
+
+
 def start_run(description: str, arch: str):
     """Parse --config/--max-minutes and set up what every training script needs.
 
@@ -266,7 +283,7 @@ def start_run(description: str, arch: str):
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
     if cfg.get("init_from") and ck.load() is None:
-        init = torch.load(os.path.join(ROOT, cfg["init_from"]), map_location="cpu", weights_only=False)
+        init = torch.load(init_path(cfg["init_from"]), map_location="cpu", weights_only=False)
         grown = load_grown(model, init["model"])
         print("initialised from", cfg["init_from"], "step", init.get("step"),
               "(new identity blocks: %s)" % (", ".join(grown) or "none"), flush=True)
