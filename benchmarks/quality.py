@@ -53,6 +53,7 @@ def load_nets():
 
 
 NETS = load_nets()
+from restora.engine import denoise as eng_denoise, upscale as eng_upscale  # noqa: E402  (the app's path)
 
 
 def load_model(name, device):
@@ -183,6 +184,7 @@ def main():
         torch.set_num_threads(a.threads)
     cv2.setNumThreads(torch.get_num_threads())
     dev = torch.device(a.device)
+    engdev = "cuda" if dev.type == "cuda" else "cpu"      # the engine's name for the same device
     t_start = time.time()
     files = color_val()
     gfiles = gray_val()
@@ -230,12 +232,9 @@ def main():
         # A B&W photo saved as RGB (as most scans of old prints are): what the engine's default
         # does now (worked as gray, see tasks/common.is_neutral) against the colour model run on
         # the three channels, which is what it did before.
-        from restora.engine import denoise as eng_denoise
-
         cleans = [np.asarray(Image.open(f).convert("L")) for f in gfiles]
         noisies = [np.repeat(add_noise(c, 25, 77 + i)[..., None], 3, axis=2) for i, c in enumerate(cleans)]
         as_colour = [run_denoise(den, n, 25, dev)[0] for n in noisies]
-        engdev = "cuda" if dev.type == "cuda" else "cpu"
         default = [eng_denoise(n, 25.0, device=engdev) for n in noisies]
         p_col = np.mean([psnr_u8(np.asarray(Image.fromarray(o).convert("L")), c) for o, c in zip(as_colour, cleans)])
         p_def = np.mean([psnr_u8(o[..., 0], c) for o, c in zip(default, cleans)])
@@ -269,13 +268,10 @@ def main():
     n = 3 if a.quick else 5
     speed = {}
     if "speed" in parts:
-        from restora.engine import denoise as eng_denoise, upscale as eng_upscale
-
         photo = np.ascontiguousarray(np.asarray(Image.open(files[0]).convert("RGB").resize((1000, 1000), Image.BICUBIC)))
         gphoto = np.ascontiguousarray(np.asarray(Image.fromarray(photo).convert("L")))
         noisy = add_noise(photo, 25, 5)
         gnoisy = add_noise(gphoto, 25, 6)
-        engdev = "cuda" if dev.type == "cuda" else "cpu"
         speed["restora-denoise"] = timeit(lambda: eng_denoise(noisy, 25.0, model="restora-denoise", device=engdev), n)
         speed["restora-denoise-gray"] = timeit(
             lambda: eng_denoise(gnoisy, 25.0, model="restora-denoise-gray", device=engdev), n)

@@ -7,7 +7,8 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import run_tiled
-from .common import adapt_channels, as_hwc, as_neutral_rgb, gray_if_neutral, bit_depth, choose_tile, merge_alpha, restore_layout, setup, split_alpha
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, choose_tile, gray_if_neutral,
+                     merge_alpha, restore_layout, setup, split_alpha)
 from .noise import estimate_noise_sigma
 
 MAX_SIGMA = 100.0

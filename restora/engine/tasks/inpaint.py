@@ -7,7 +7,8 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, iter_regions, mask_regions, to_float
-from .common import adapt_channels, as_hwc, as_neutral_rgb, gray_if_neutral, bit_depth, choose_tile, restore_layout, setup, split_alpha
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, choose_tile, gray_if_neutral,
+                     restore_layout, setup, split_alpha)
 
 
 def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

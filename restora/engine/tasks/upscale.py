@@ -8,7 +8,8 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, run_tiled, to_float
-from .common import adapt_channels, as_hwc, as_neutral_rgb, gray_if_neutral, choose_tile, merge_alpha, restore_layout, setup, split_alpha
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, choose_tile, gray_if_neutral, merge_alpha,
+                     restore_layout, setup, split_alpha)
 
 SCALES = (2, 3, 4, 8)
 
