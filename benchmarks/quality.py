@@ -62,6 +62,8 @@ def load_model(name, device):
         meta = f.metadata()
     model = NETS.build(meta["restora_arch"], json.loads(meta["restora_config"]))
     model.load_state_dict(load_file(path))
+    from restora.engine.models.torch_models import low_precision
+    model.precision = low_precision(ENGINE_DEVICE, True, meta.get("cpu_bf16", "1") != "0")
     return model.to(device).eval(), meta
 
 
@@ -90,6 +92,17 @@ def add_noise(img, sigma, seed):
     return to_u8(img.astype(np.float32) + g.standard_normal(img.shape).astype(np.float32) * sigma)
 
 
+# The engine's device (set in main()): each net runs in the precision the engine gives it
+# there (bf16 on a CPU that has it where the model file allows, fp16 on CUDA), so PSNR is
+# measured the way the app computes it.
+ENGINE_DEVICE = None
+
+
+def engine_precision(model):
+    low = model.precision
+    return torch.autocast("cuda" if low == torch.float16 else "cpu", dtype=low, enabled=low is not None)
+
+
 @torch.no_grad()
 def run_denoise(model, img_u8, sigma, device):
     """img_u8: HxWx3 RGB or HxW; sigma in 0..255 units or None (blind)."""
@@ -100,7 +113,8 @@ def run_denoise(model, img_u8, sigma, device):
         from restora.engine import estimate_noise_sigma
         sigma = estimate_noise_sigma(img_u8)
     s = torch.full((1, 1, 1, 1), sigma / 255.0, device=device)
-    y = model(x, s)[0].clamp(0, 1).mul(255).cpu()
+    with engine_precision(model):
+        y = model(x, s)[0].float().clamp(0, 1).mul(255).cpu()
     y = y.permute(1, 2, 0).numpy() if y.shape[0] == 3 else y[0].numpy()
     return to_u8(y), float(s.flatten()[0]) * 255
 
@@ -152,8 +166,13 @@ def y_psnr(a, b, shave):
 @torch.no_grad()
 def run_sr(model, lr_u8, device):
     x = torch.from_numpy(lr_u8).float().div(255).permute(2, 0, 1)[None].to(device)
-    y = model(x)[0].clamp(0, 1).mul(255).permute(1, 2, 0).cpu().numpy()
+    with engine_precision(model):
+        y = model(x)[0].float().clamp(0, 1).mul(255).permute(1, 2, 0).cpu().numpy()
     return to_u8(y)
+
+
+def precision_note(model) -> str:
+    return "in " + str(model.precision or torch.float32).replace("torch.", "")
 
 
 def timeit(fn, n):
@@ -179,12 +198,19 @@ def main():
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     ap.add_argument("--only", default="denoise,gray,bw,sr,speed",
                     help="comma list of parts to run: denoise,gray,bw,sr,speed")
+    ap.add_argument("--no-bf16", action="store_true",
+                    help="keep the CPU in fp32 (RESTORA_CPU_BF16=0), as on a CPU without bf16")
     a = ap.parse_args()
+    if a.no_bf16:
+        os.environ["RESTORA_CPU_BF16"] = "0"
     if a.threads:
         torch.set_num_threads(a.threads)
     cv2.setNumThreads(torch.get_num_threads())
     dev = torch.device(a.device)
     engdev = "cuda" if dev.type == "cuda" else "cpu"      # the engine's name for the same device
+    global ENGINE_DEVICE
+    from restora.engine.device import resolve_device
+    ENGINE_DEVICE = resolve_device(engdev)
     t_start = time.time()
     files = color_val()
     gfiles = gray_val()
@@ -207,7 +233,7 @@ def main():
         p_blind = np.mean([psnr_u8(o, c) for (o, _), c in zip(blind, colors)])
         est = np.mean([s for _, s in blind])
         rows.append(("denoise colour s=%d" % sigma, "NLM-colored h=%g" % h, p_nlm, p_ours, target,
-                     "blind %.2f dB (est. sigma %.1f)" % (p_blind, est)))
+                     "blind %.2f dB (est. sigma %.1f), %s" % (p_blind, est, precision_note(den))))
         res["color%d" % sigma] = dict(nlm=p_nlm, h=h, ours=p_ours, blind=p_blind, est_sigma=est)
         if a.save_dir and sigma == 25:
             os.makedirs(a.save_dir, exist_ok=True)
@@ -225,7 +251,8 @@ def main():
         blind = [run_denoise(gden, n, None, dev) for n in noisies]
         p_blind = np.mean([psnr_u8(o, c) for (o, _), c in zip(blind, cleans)])
         rows.append(("denoise " + label, "NLM h=%g" % h, p_nlm, p_ours, 2.3,
-                     "blind %.2f dB (est. sigma %.1f)" % (p_blind, np.mean([s for _, s in blind]))))
+                     "blind %.2f dB (est. sigma %.1f), %s" % (p_blind, np.mean([s for _, s in blind]),
+                                                           precision_note(gden))))
         res[label] = dict(nlm=p_nlm, h=h, ours=p_ours, blind=p_blind)
 
     if "bw" in parts:
@@ -260,7 +287,8 @@ def main():
             po.append(y_psnr(sr, hr, scale))
             if a.save_dir and i == 0:
                 Image.fromarray(np.concatenate([bi, sr, hr], 1)).save(os.path.join(a.save_dir, "sr_x%d.png" % scale))
-        rows.append(("SR x%d (Y-PSNR)" % scale, "bicubic", float(np.mean(pb)), float(np.mean(po)), target, ""))
+        rows.append(("SR x%d (Y-PSNR)" % scale, "bicubic", float(np.mean(pb)), float(np.mean(po)), target,
+                     precision_note(m)))
         res["sr_x%d" % scale] = dict(bicubic=float(np.mean(pb)), ours=float(np.mean(po)))
 
     # ---- speed: through the engine (what the app and CLI do: tiles, conversions,
@@ -281,7 +309,8 @@ def main():
     res["speed_s_per_mp"] = speed
 
     print()
-    print("Restora built-in models, held-out validation: %d colour images%s" % (len(colors), " (--quick)" if a.quick else ""))
+    print("Restora built-in models, held-out validation: %d colour images%s; on %s (each net in the engine's precision)" % (
+        len(colors), " (--quick)" if a.quick else "", ENGINE_DEVICE.name))
     print("%-34s %-20s %9s %9s %8s %8s %s" % ("task", "baseline", "base dB", "ours dB", "gain", "target", "note"))
     for name, base, pb_, po_, tgt, note in rows:
         ok = "OK" if po_ - pb_ >= tgt else "MISS"

@@ -1,7 +1,7 @@
 """Export trained checkpoints to resources/models/*.safetensors.
 
     python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v4.json]
-    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v6.json]
+    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v7.json]
     python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
@@ -63,12 +63,14 @@ def export_denoise(ckpt, config):
     extra = {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)"}
     _save(sd, "restora-denoise", cfg["arch"], net_cfg, "denoise", 1, 3, 3,
           "Restora denoiser (colour): small U-Net, noise-level map input, blind or strength-controlled",
-          extra)
-    gsd = {"net." + k: v for k, v in sd.items()}
-    _save(gsd, "restora-denoise-gray", "GrayFromColor",
-          {"inner_arch": cfg["arch"], "inner_config": net_cfg}, "denoise", 1, 1, 1,
-          "Restora denoiser (gray): the colour denoiser run on the replicated channel",
-          extra)
+          dict(extra, **_bf16(cfg)))
+    # (the gray model is its own run now: `export.py denoise-gray`, not this net on three copies)
+
+
+def _bf16(cfg) -> dict:
+    """Whether the engine may run the net in bf16 on a CPU that has it. A config says no
+    (``"export_cpu_bf16": false``) where the measured bf16 loss would cost a target."""
+    return {"cpu_bf16": "1" if cfg.get("export_cpu_bf16", True) else "0"}
 
 
 def fold_to_gray(sd, r=2):
@@ -106,9 +108,11 @@ def export_denoise_gray(ckpt, config):
         s = torch.full((1, 1, 1, 1), 0.1)
         d = (m3(x.expand(-1, 3, -1, -1), s).mean(1, keepdim=True) - m1(x, s)).abs().max().item()
     assert d < 1e-4, d
+    if int(cfg.get("export_ensemble", 1)) > 1:  # flip self-ensemble passes at inference
+        gcfg["ensemble"] = int(cfg["export_ensemble"])
     _save(gsd, "restora-denoise-gray", cfg["arch"], gcfg, "denoise", 1, 1, 1,
           "Restora denoiser (gray): small U-Net fine-tuned on gray photos, noise-level map input",
-          {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)"})
+          {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)", **_bf16(cfg)})
 
 
 def export_sr(ckpt, config, scales=None):
@@ -122,10 +126,10 @@ def export_sr(ckpt, config, scales=None):
                 "ensemble": int(cfg.get("export_ensemble", {}).get(str(s), 1))}
         _save(ms.export_state(s), "restora-sr-x%d" % s, "CompactSR", conf, "upscale", s, 3, 3,
               "Restora super-resolution x%d: compact residual net, fast on CPU" % s,
-              {"train_step": st.get("step", "?")})
+              {"train_step": st.get("step", "?"), **_bf16(cfg)})
 
 
-DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v6.json",
+DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v7.json",
                   "sr": "sr_x2_v4.json"}  # the shipped runs
 
 

@@ -4,7 +4,10 @@
 
 Prints parameters and the median of 3 runs in seconds per megapixel on `--threads` CPU
 threads (denoisers: per input MP; SR: per output MP), random weights - speed only.
+Channels-last as in the engine; `--bf16` times bf16 autocast (what the engine does on a
+CPU with native bf16).
 """
+import contextlib
 import argparse
 import json
 import statistics
@@ -17,8 +20,11 @@ import common as C
 nets = C.load_nets()
 
 
-def seconds(model, *args, runs=3, **kwargs) -> float:
-    with torch.inference_mode():
+def seconds(model, *args, runs=3, bf16=False, **kwargs) -> float:
+    model = model.to(memory_format=torch.channels_last)
+    args = [a.contiguous(memory_format=torch.channels_last) if a.shape[-1] > 1 else a for a in args]
+    amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with torch.inference_mode(), amp:
         model(*args, **kwargs)  # warm-up: allocator, oneDNN kernels
         times = []
         for _ in range(runs):
@@ -32,6 +38,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("configs", nargs="+")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="under bf16 autocast")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for path in args.configs:
@@ -41,13 +48,13 @@ def main():
         params = sum(p.numel() for p in model.parameters())
         if arch == "UNetDenoiser":
             c = cfg["net"].get("in_channels", 3)
-            s = seconds(model, torch.rand(1, c, 1000, 1000), torch.full((1, 1, 1, 1), 25 / 255))
+            s = seconds(model, torch.rand(1, c, 1000, 1000), torch.full((1, 1, 1, 1), 25 / 255), bf16=args.bf16)
             print(f"{path}: {params / 1e6:.2f} M params, {s:.3f} s per MP")
         else:
             for scale in cfg["net"].get("scales", [cfg["net"].get("scale", 2)]):
                 x = torch.rand(1, 3, 1000 // scale, 1000 // scale)
                 kw = {"scale": scale} if "scales" in cfg["net"] else {}
-                s = seconds(model, x, **kw)
+                s = seconds(model, x, bf16=args.bf16, **kw)
                 print(f"{path} x{scale}: {params / 1e6:.2f} M params, {s:.3f} s per output MP")
 
 

@@ -48,7 +48,7 @@ class DenoiseData:
         smax = self.cfg["sigma_max"] / 255.0
         sigma = rng.uniform(0.0, smax)
         if kind == "gray":
-            if rng.random() < 0.7:
+            if rng.random() < self.cfg.get("gray400_share", 0.7):
                 img = self.gray[rng.randrange(len(self.gray))]
             else:
                 img = C.rgb_to_gray(self.color[rng.randrange(len(self.color))])
@@ -174,8 +174,11 @@ def main():
     while step < total:
         lr = C.set_lr(opt, step, total, cfg)
         cl, no, sg = data.batch(cfg["batch"], cfg["patch"])
-        cl, no, sg = cl.to(device), no.to(device), sg.to(device)
-        loss_acc += C.optimise(opt, model(no, sg), cl, step, total, cfg)
+        fmt = C.memory_format(cfg)
+        cl, no, sg = cl.to(device, memory_format=fmt), no.to(device, memory_format=fmt), sg.to(device)
+        with C.amp_context(cfg, device):
+            out = model(no, sg)
+        loss_acc += C.optimise(opt, out, cl, step, total, cfg)
         step += 1
         if step % cfg.get("log_every", 50) == 0:
             dt = (time.time() - t0) / cfg.get("log_every", 50)

@@ -203,6 +203,31 @@ def test_real_model_loads_and_upscales(real_model, tmp_path, make_image):
 
 # --- Restora's built-in models (resources/models; produced by training, may be absent) ----------
 
+@pytest.mark.parametrize("name, task", [("restora-sr-x2", "upscale"), ("restora-sr-x4", "upscale"),
+                                        ("restora-denoise", "denoise"), ("restora-denoise-gray", "denoise")])
+def test_builtin_bf16_on_cpu_matches_fp32(name, task, tmp_path, make_image):
+    """On a CPU with native bf16 the built-in nets run under bf16 autocast (about twice as
+    fast); what comes out must be the fp32 result up to a rounding level. Autocast works on
+    every CPU (emulated where not native), so the comparison runs everywhere. The colour
+    denoiser's file says fp32: its σ25 target has no room for bf16's ~0.005 dB."""
+    from dataclasses import replace
+
+    from restora.engine import resolve_device
+
+    _builtin(name)
+    model = Registry(user_dir=tmp_path).get(name, task)
+    assert model.info.cpu_bf16 == (name != "restora-denoise")
+    model.info = replace(model.info, cpu_bf16=True)  # compare the two precisions for every net
+    fp32 = replace(resolve_device("cpu"), bf16=False)
+    img = make_image(48, 64, model.info.in_channels, np.uint8).reshape(48, 64, -1).astype(np.float32) / 255
+    noisy = np.clip(img + np.random.default_rng(0).normal(0, 0.08, img.shape), 0, 1).astype(np.float32)
+    outs = []
+    for device in (fp32, replace(fp32, bf16=True)):
+        model.prepare(device)
+        outs.append(model.process(noisy, sigma=0.08))
+    diff = np.abs(outs[0] - outs[1]) * 255
+    assert diff.mean() < 0.4 and diff.max() < 3, f"{name}: bf16 differs by {diff.mean():.3f} (max {diff.max():.2f}) levels"
+
 def _builtin(name):
     from restora.engine.models.builtin import builtin_dir
 
@@ -229,13 +254,14 @@ def test_builtin_models_run_and_tile(name, task, tmp_path, make_image):
 
 @pytest.mark.parametrize("name, task", [("restora-sr-x2", "upscale"), ("restora-denoise", "denoise"),
                                         ("real", "upscale")])
-def test_channels_last_matches_plain_layout(name, task, tmp_path, make_image, request):
+def test_channels_last_matches_plain_layout(name, task, tmp_path, make_image, request, monkeypatch):
     """Built-in and plain-conv community nets run in NHWC memory for speed; the result
     must be the one the net gives in the default NCHW layout."""
     import torch
 
     from restora.engine import resolve_device
 
+    monkeypatch.setenv("RESTORA_CPU_BF16", "0")  # the same precision on both sides
     reg = Registry(user_dir=tmp_path)
     if name == "real":
         model = reg.get(str(reg.add_file(request.getfixturevalue("real_model")).path), task)

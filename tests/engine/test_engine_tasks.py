@@ -334,6 +334,41 @@ def test_run_guarded_retry_logic_without_cuda(recwarn):
     assert len(calls) == 1 and torch.isnan(out).all()
 
 
+def test_run_guarded_bf16_on_a_cpu_that_has_it():
+    """bf16 autocast on a CPU with native bf16 when the model allows it; fp32 otherwise;
+    a non-finite bf16 result is redone in fp32."""
+    import torch
+
+    from restora.engine.device import DeviceInfo
+    from restora.engine.models.torch_models import run_guarded
+
+    x, w = torch.rand(1, 3, 8, 8), torch.rand(4, 3, 3, 3)
+    seen = []
+
+    def call():
+        y = torch.nn.functional.conv2d(x, w)
+        seen.append(y.dtype)
+        return y
+
+    bf16_cpu = DeviceInfo("cpu", "cpu", "fake", False, True)
+    out = run_guarded(call, bf16_cpu, half=True, cpu_bf16=True)
+    assert seen == [torch.bfloat16] and out.dtype == torch.float32
+    assert torch.allclose(out, torch.nn.functional.conv2d(x, w), atol=0.05)
+    seen.clear()
+    run_guarded(call, bf16_cpu, half=True, cpu_bf16=False)                        # model says no
+    run_guarded(call, DeviceInfo("cpu", "cpu", "fake", False, False), True, True)  # CPU has none
+    assert seen == [torch.float32, torch.float32]
+    results = [torch.tensor([float("inf")]), torch.tensor([1.0])]
+    assert torch.equal(run_guarded(lambda: results.pop(0), bf16_cpu, False, True), torch.tensor([1.0]))
+    assert not results
+
+
+def test_cpu_bf16_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("RESTORA_CPU_BF16", "0")
+    dev = resolve_device("cpu")
+    assert not dev.bf16 and "bf16" not in dev.name
+
+
 def test_wrong_task_model_through_api(registry, make_image):
     with pytest.raises(ModelError, match="cannot denoise"):
         denoise(make_image(20, 20), 5.0, model="lanczos", device="cpu", registry=registry)

@@ -65,8 +65,9 @@ def test_gray_fold_is_exact():
 
 @pytest.mark.skipif(not Path(C.DATA, "kodak24").is_dir(),
                     reason=f"training data not found at {C.DATA} (../shared/data/train)")
-def test_denoise_training_checkpoints_stops_and_resumes(tmp_path):
-    cfg = json.loads((REPO / "training" / "configs" / "denoise_v3.json").read_text())
+@pytest.mark.parametrize("recipe", ["denoise_v3.json", "denoise_gray_v7.json"])  # fp32; bf16 + channels-last
+def test_denoise_training_checkpoints_stops_and_resumes(tmp_path, recipe):
+    cfg = json.loads((REPO / "training" / "configs" / recipe).read_text())
     cfg.update(run="smoke", init_from=None, steps=4, patch=32, batch=2, val_every=1000, log_every=2,
                net={"in_channels": 3, "channels": [8, 16, 32], "blocks": [1, 1, 1], "unshuffle": 2})
     config = tmp_path / "smoke.json"

@@ -32,6 +32,7 @@ class ModelInfo:
     out_channels: int = 3
     stochastic: bool = False  # takes a seed; different seeds give different results
     half: bool = False        # may run in fp16 on CUDA
+    cpu_bf16: bool = False    # may run in bf16 on a CPU that has it (measured for our nets)
     path: Optional[Path] = None
 
     def to_dict(self) -> dict:

@@ -63,7 +63,8 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
         info = ModelInfo(name=meta.get("name", path.stem), task=task, source=source,
                          description=meta.get("description", f"Restora {task} model"),
                          architecture=arch, scale=scale, in_channels=int(meta.get("in_channels", "3")),
-                         out_channels=int(meta.get("out_channels", "3")), half=True, path=path)
+                         out_channels=int(meta.get("out_channels", "3")), half=True,
+                         cpu_bf16=meta.get("cpu_bf16", "1") != "0", path=path)
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: Restora model file with incomplete metadata ({exc})") from exc
     if task not in ("denoise", "upscale"):

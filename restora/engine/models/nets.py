@@ -62,9 +62,10 @@ class UNetDenoiser(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, channels: List[int] = (32, 64, 128),
-                 blocks: List[int] = (1, 1, 2), unshuffle: int = 2):
+                 blocks: List[int] = (1, 1, 2), unshuffle: int = 2, ensemble: int = 1):
         super().__init__()
         self.in_channels = in_channels
+        self.ensemble = int(ensemble)  # flip self-ensemble passes at inference (1 = off)
         self.r = unshuffle
         c1, c2, c3 = channels
         b1, b2, b3 = blocks
@@ -83,6 +84,16 @@ class UNetDenoiser(nn.Module):
         self.mult = unshuffle * 4
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        out = self._denoise(x, sigma)
+        if self.ensemble <= 1:
+            return out
+        # geometric self-ensemble (as CompactSR's); a noise map flips with the image
+        flips = [[3], [2], [2, 3]][: max(self.ensemble, 1) - 1]
+        for dims in flips:
+            out = out + torch.flip(self._denoise(torch.flip(x, dims), torch.flip(sigma, dims)), dims)
+        return out / float(len(flips) + 1)
+
+    def _denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         xp, h, w = _pad_to(x, self.mult)
         n = xp.shape[0]
         hh, ww = xp.shape[-2] // self.r, xp.shape[-1] // self.r

@@ -75,13 +75,27 @@ def to_numpy(tensor) -> np.ndarray:
     return tensor[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
-def run_guarded(call: Callable[[], Any], device: DeviceInfo, half: bool):
-    """Run ``call`` under fp16 autocast on CUDA when allowed; redo in fp32 on NaN/Inf."""
+def low_precision(device: DeviceInfo, half: bool, cpu_bf16: bool):
+    """The autocast dtype a model runs in on ``device`` (None: fp32): fp16 on CUDA, bf16 on a
+    CPU with native bf16, each only where the model allows it."""
+    import torch
+
+    if half and device.kind == "cuda":
+        return torch.float16
+    if cpu_bf16 and device.kind == "cpu" and device.bf16:
+        return torch.bfloat16
+    return None
+
+
+def run_guarded(call: Callable[[], Any], device: DeviceInfo, half: bool, cpu_bf16: bool = False):
+    """Run ``call`` at the model's low precision on ``device`` (see ``low_precision``);
+    redo in fp32 on NaN/Inf."""
     import torch
 
     with torch.inference_mode():
-        if half and device.kind == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
+        low = low_precision(device, half, cpu_bf16)
+        if low is not None:
+            with torch.autocast(device.kind, dtype=low):
                 out = call()
             if torch.isfinite(out).all():
                 return out.float()
@@ -145,7 +159,8 @@ class TorchImageModel(ImageModel):
         x = to_tensor(crop, device, self.channels_last)
         self._check = params.get("check")
         try:
-            out = run_guarded(lambda: self._call(self._module, x, params), device, self.info.half)
+            out = run_guarded(lambda: self._call(self._module, x, params), device, self.info.half,
+                              self.info.cpu_bf16)
         finally:
             self._check = None
         return to_numpy(out)
