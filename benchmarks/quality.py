@@ -62,8 +62,10 @@ def load_model(name, device):
         meta = f.metadata()
     model = NETS.build(meta["restora_arch"], json.loads(meta["restora_config"]))
     model.load_state_dict(load_file(path))
+    from restora.engine.device import resolve_device
     from restora.engine.models.torch_models import low_precision
-    model.precision = low_precision(ENGINE_DEVICE, True, meta.get("cpu_bf16", "1") != "0")
+    engine_device = ENGINE_DEVICE or resolve_device("cuda" if torch.device(device).type == "cuda" else "cpu")
+    model.precision = low_precision(engine_device, True, meta.get("cpu_bf16", "1") != "0")
     return model.to(device).eval(), meta
 
 
