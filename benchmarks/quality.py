@@ -53,7 +53,8 @@ def load_nets():
 
 
 NETS = load_nets()
-from restora.engine import denoise as eng_denoise, upscale as eng_upscale  # noqa: E402  (the app's path)
+from restora.engine import denoise as eng_denoise, resolve_device, upscale as eng_upscale  # noqa: E402  (the app's path)
+from restora.engine.models.torch_models import low_precision  # noqa: E402
 
 
 def load_model(name, device):
@@ -62,10 +63,9 @@ def load_model(name, device):
         meta = f.metadata()
     model = NETS.build(meta["restora_arch"], json.loads(meta["restora_config"]))
     model.load_state_dict(load_file(path))
-    from restora.engine.device import resolve_device
-    from restora.engine.models.torch_models import low_precision
-    engine_device = ENGINE_DEVICE or resolve_device("cuda" if torch.device(device).type == "cuda" else "cpu")
-    model.precision = low_precision(engine_device, True, meta.get("cpu_bf16", "1") != "0")
+    # the precision the engine gives this net on this device (bf16 on a CPU that has it where the
+    # file allows, fp16 on CUDA), so PSNR is measured the way the app computes it
+    model.precision = low_precision(engine_device(device), True, meta.get("cpu_bf16", "1") != "0")
     return model.to(device).eval(), meta
 
 
@@ -94,10 +94,9 @@ def add_noise(img, sigma, seed):
     return to_u8(img.astype(np.float32) + g.standard_normal(img.shape).astype(np.float32) * sigma)
 
 
-# The engine's device (set in main()): each net runs in the precision the engine gives it
-# there (bf16 on a CPU that has it where the model file allows, fp16 on CUDA), so PSNR is
-# measured the way the app computes it.
-ENGINE_DEVICE = None
+def engine_device(device):
+    """The engine's DeviceInfo for a torch device (RESTORA_CPU_BF16 is read there)."""
+    return resolve_device("cuda" if torch.device(device).type == "cuda" else "cpu")
 
 
 def engine_precision(model):
@@ -210,9 +209,6 @@ def main():
     cv2.setNumThreads(torch.get_num_threads())
     dev = torch.device(a.device)
     engdev = "cuda" if dev.type == "cuda" else "cpu"      # the engine's name for the same device
-    global ENGINE_DEVICE
-    from restora.engine.device import resolve_device
-    ENGINE_DEVICE = resolve_device(engdev)
     t_start = time.time()
     files = color_val()
     gfiles = gray_val()
@@ -312,7 +308,7 @@ def main():
 
     print()
     print("Restora built-in models, held-out validation: %d colour images%s; on %s (each net in the engine's precision)" % (
-        len(colors), " (--quick)" if a.quick else "", ENGINE_DEVICE.name))
+        len(colors), " (--quick)" if a.quick else "", engine_device(dev).name))
     print("%-34s %-20s %9s %9s %8s %8s %s" % ("task", "baseline", "base dB", "ours dB", "gain", "target", "note"))
     for name, base, pb_, po_, tgt, note in rows:
         ok = "OK" if po_ - pb_ >= tgt else "MISS"

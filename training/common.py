@@ -185,9 +185,18 @@ def memory_format(cfg: dict):
     return torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
 
 
-def optimise(opt, out, target, step: int, total: int, cfg: dict) -> float:
-    """One optimiser step: Charbonnier, or L2 when the config says so or from
-    ``l2_from`` (a fraction of the steps) on, since PSNR is what we measure."""
+def to_device(cfg: dict, device: torch.device, *images: torch.Tensor):
+    """Batches of images onto ``device`` in the config's memory format."""
+    fmt = memory_format(cfg)
+    return [t.to(device, memory_format=fmt) for t in images]
+
+
+def optimise(opt, forward, target, step: int, total: int, cfg: dict, device: torch.device) -> float:
+    """One optimiser step on ``forward()`` (run under the config's autocast): Charbonnier,
+    or L2 when the config says so or from ``l2_from`` (a fraction of the steps) on, since
+    PSNR is what we measure."""
+    with amp_context(cfg, device):
+        out = forward()
     if cfg.get("loss", "charbonnier") == "l2" or step >= total * cfg.get("l2_from", 2.0):
         loss = torch.mean((out.float() - target) ** 2)
     else:

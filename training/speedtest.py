@@ -7,8 +7,8 @@ threads (denoisers: per input MP; SR: per output MP), random weights - speed onl
 Channels-last as in the engine; `--bf16` times bf16 autocast (what the engine does on a
 CPU with native bf16).
 """
-import contextlib
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -22,7 +22,7 @@ nets = C.load_nets()
 
 def seconds(model, *args, runs=3, bf16=False, **kwargs) -> float:
     model = model.to(memory_format=torch.channels_last)
-    args = [a.contiguous(memory_format=torch.channels_last) if a.shape[-1] > 1 else a for a in args]
+    args = [a.contiguous(memory_format=torch.channels_last) for a in args]
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     with torch.inference_mode(), amp:
         model(*args, **kwargs)  # warm-up: allocator, oneDNN kernels

@@ -174,11 +174,9 @@ def main():
     while step < total:
         lr = C.set_lr(opt, step, total, cfg)
         cl, no, sg = data.batch(cfg["batch"], cfg["patch"])
-        fmt = C.memory_format(cfg)
-        cl, no, sg = cl.to(device, memory_format=fmt), no.to(device, memory_format=fmt), sg.to(device)
-        with C.amp_context(cfg, device):
-            out = model(no, sg)
-        loss_acc += C.optimise(opt, out, cl, step, total, cfg)
+        cl, no = C.to_device(cfg, device, cl, no)
+        sg = sg.to(device)
+        loss_acc += C.optimise(opt, lambda: model(no, sg), cl, step, total, cfg, device)
         step += 1
         if step % cfg.get("log_every", 50) == 0:
             dt = (time.time() - t0) / cfg.get("log_every", 50)

@@ -137,11 +137,8 @@ def main():
         lr_now = C.set_lr(opt, step, total, cfg)
         s = scales[step % len(scales)]
         hr, lr = data.batch(s, cfg["batch"][str(s)], cfg["lr_patch"][str(s)])
-        fmt = C.memory_format(cfg)
-        hr, lr = hr.to(device, memory_format=fmt), lr.to(device, memory_format=fmt)
-        with C.amp_context(cfg, device):
-            out = model(lr, scale=s)
-        acc[s] += C.optimise(opt, out, hr, step, total, cfg)
+        hr, lr = C.to_device(cfg, device, hr, lr)
+        acc[s] += C.optimise(opt, lambda: model(lr, scale=s), hr, step, total, cfg, device)
         step += 1
         if step % every == 0:
             dt = (time.time() - t0) / every

@@ -88,7 +88,7 @@ class UNetDenoiser(nn.Module):
         if self.ensemble <= 1:
             return out
         # geometric self-ensemble (as CompactSR's); a noise map flips with the image
-        flips = [[3], [2], [2, 3]][: max(self.ensemble, 1) - 1]
+        flips = [[3], [2], [2, 3]][: self.ensemble - 1]
         for dims in flips:
             out = out + torch.flip(self._denoise(torch.flip(x, dims), torch.flip(sigma, dims)), dims)
         return out / float(len(flips) + 1)
