@@ -317,13 +317,32 @@ def start_run(description: str, arch: str):
     return args, cfg, device, ck, log, rng, nrng, model, opt
 
 
-def resume(ck: Checkpointer, model, opt, rng, nrng) -> tuple[int, float]:
+def make_ema(model: torch.nn.Module, cfg: dict):
+    """With ``"ema": decay`` in the config, an exponential moving average of the weights (None
+    without). With batches of 4 on a CPU the gradient is noisy; the average is what gets
+    validated, kept as best.pt/final.pt and exported, while ``model`` goes on training."""
+    decay = cfg.get("ema")
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def evaluated(model: torch.nn.Module, ema) -> torch.nn.Module:
+    """The net that is validated and saved: the weight average when there is one."""
+    return ema.module if ema is not None else model
+
+
+def resume(ck: Checkpointer, model, opt, rng, nrng, ema=None) -> tuple[int, float]:
     """Load ``last.pt`` if there is one: (step, best score) to go on from, else (0, -1)."""
     st = ck.load()
     if st is None:
         return 0, -1.0
     model.load_state_dict(st["model"])
     opt.load_state_dict(st["opt"])
+    if ema is not None:
+        ema.load_state_dict(st["ema"])
     set_rng_state(st["rng"], rng, nrng)
     print("resumed at step", st["step"], flush=True)
     return st["step"], st.get("best", -1.0)

@@ -157,19 +157,22 @@ def main():
     args, cfg, device, ck, log, rng, nrng, model, opt = C.start_run(__doc__, None)
     data = DenoiseData(cfg, rng, nrng)
     val = make_val(cfg)
-    step, best = C.resume(ck, model, opt, rng, nrng)
+    ema = C.make_ema(model, cfg)
+    net = C.evaluated(model, ema)
+    step, best = C.resume(ck, model, opt, rng, nrng, ema)
     total = cfg["steps"]
     t0 = time.time()
     t_start = time.time()
 
     def state():
         return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
+                "best": best, "rng": C.rng_state(rng, nrng), "config": cfg,
+                **({"ema": ema.state_dict()} if ema is not None else {})}
 
     model.train()
     loss_acc = 0.0
     if step == 0:  # the starting point, for the validation curve
-        pc, pg, ph = validate(model, val, device)
+        pc, pg, ph = validate(net, val, device)
         log.log(step=0, val_color25=pc, val_gray25=pg, val_gray400_25=ph, best=best)
     while step < total:
         lr = C.set_lr(opt, step, total, cfg)
@@ -177,6 +180,8 @@ def main():
         cl, no = C.to_device(cfg, device, cl, no)
         sg = sg.to(device)
         loss_acc += C.optimise(opt, lambda: model(no, sg), cl, step, total, cfg, device)
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
         if step % cfg.get("log_every", 50) == 0:
             dt = (time.time() - t0) / cfg.get("log_every", 50)
@@ -184,16 +189,16 @@ def main():
             log.log(step=step, loss=loss_acc / cfg.get("log_every", 50), lr=lr, s_per_step=dt)
             loss_acc = 0.0
         if step % cfg.get("val_every", 250) == 0 or step == total:
-            pc, pg, ph = validate(model, val, device)
+            pc, pg, ph = validate(net, val, device)
             score = {"gray": pg, "gray400": ph}.get(cfg.get("select_on"), pc)
             if score > best:
                 best = score
-                torch.save({"model": model.state_dict(), "step": step, "val": score},
+                torch.save({"model": net.state_dict(), "step": step, "val": score},
                            os.path.join(ck.dir, "best.pt"))
             log.log(step=step, val_color25=pc, val_gray25=pg, val_gray400_25=ph, best=best)
         if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
-    C.finish(ck, state, model, step)
+    C.finish(ck, state, net, step)
 
 
 if __name__ == "__main__":

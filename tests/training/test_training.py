@@ -65,7 +65,7 @@ def test_gray_fold_is_exact():
 
 @pytest.mark.skipif(not Path(C.DATA, "kodak24").is_dir(),
                     reason=f"training data not found at {C.DATA} (../shared/data/train)")
-@pytest.mark.parametrize("recipe", ["denoise_v3.json", "denoise_gray_v7.json"])  # fp32; bf16 + channels-last
+@pytest.mark.parametrize("recipe", ["denoise_v3.json", "denoise_gray_v8.json"])  # fp32; bf16 + channels-last + EMA
 def test_denoise_training_checkpoints_stops_and_resumes(tmp_path, recipe):
     cfg = json.loads((REPO / "training" / "configs" / recipe).read_text())
     cfg.update(run="smoke", init_from=None, steps=4, patch=32, batch=2, val_every=1000, log_every=2,
@@ -87,6 +87,14 @@ def test_denoise_training_checkpoints_stops_and_resumes(tmp_path, recipe):
     assert [r["step"] for r in val] == [0, 4]  # the starting point, then the end
     assert 10 < val[-1]["val_color25"] < 40 and 10 < val[-1]["val_gray400_25"] < 40
     assert torch.load(run / "final.pt", weights_only=False)["step"] == 4
+    last = torch.load(run / "last.pt", weights_only=False)
+    if cfg.get("ema"):  # the average survives the stop and is what final.pt holds
+        assert int(last["ema"]["n_averaged"]) == 4
+        final = torch.load(run / "final.pt", weights_only=False)["model"]
+        assert torch.equal(final["tail.weight"], last["ema"]["module.tail.weight"])
+        assert not torch.equal(final["tail.weight"], last["model"]["tail.weight"])
+    else:
+        assert "ema" not in last
 
 
 @pytest.mark.skipif(not Path(C.DATA, "kodak24").is_dir(),
