@@ -129,7 +129,7 @@ def export_sr(ckpt, config, scales=None):
               {"train_step": st.get("step", "?"), **_bf16(cfg)})
 
 
-DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v7.json",
+DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v8.json",
                   "sr": "sr_x2_v4.json"}  # the shipped runs
 
 
