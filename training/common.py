@@ -334,6 +334,15 @@ def evaluated(model: torch.nn.Module, ema) -> torch.nn.Module:
     return ema.module if ema is not None else model
 
 
+def run_state(model, opt, step: int, best, rng, nrng, cfg: dict, ema=None) -> dict:
+    """What ``last.pt`` holds: enough to resume exactly (weights, optimiser, EMA, RNG states)."""
+    st = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+          "rng": rng_state(rng, nrng), "config": cfg}
+    if ema is not None:
+        st["ema"] = ema.state_dict()
+    return st
+
+
 def resume(ck: Checkpointer, model, opt, rng, nrng, ema=None) -> tuple[int, float]:
     """Load ``last.pt`` if there is one: (step, best score) to go on from, else (0, -1)."""
     st = ck.load()

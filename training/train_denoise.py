@@ -165,9 +165,7 @@ def main():
     t_start = time.time()
 
     def state():
-        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "best": best, "rng": C.rng_state(rng, nrng), "config": cfg,
-                **({"ema": ema.state_dict()} if ema is not None else {})}
+        return C.run_state(model, opt, step, best, rng, nrng, cfg, ema)
 
     model.train()
     loss_acc = 0.0

@@ -122,15 +122,16 @@ def main():
     data = SRData(cfg, rng, nrng)
     scales = cfg["net"]["scales"]
     val = make_val(scales)
-    step, best = C.resume(ck, model, opt, rng, nrng)
+    ema = C.make_ema(model, cfg)
+    net = C.evaluated(model, ema)
+    step, best = C.resume(ck, model, opt, rng, nrng, ema)
     total = cfg["steps"]
     t0 = t_start = time.time()
     acc = {s: 0.0 for s in scales}
     every = cfg.get("log_every", 50)
 
     def state():
-        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "best": best, "rng": C.rng_state(rng, nrng), "config": cfg}
+        return C.run_state(model, opt, step, best, rng, nrng, cfg, ema)
 
     model.train()
     while step < total:
@@ -139,6 +140,8 @@ def main():
         hr, lr = data.batch(s, cfg["batch"][str(s)], cfg["lr_patch"][str(s)])
         hr, lr = C.to_device(cfg, device, hr, lr)
         acc[s] += C.optimise(opt, lambda: model(lr, scale=s), hr, step, total, cfg, device)
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
         if step % every == 0:
             dt = (time.time() - t0) / every
@@ -147,16 +150,16 @@ def main():
                     **{"loss_x%d" % k: v / (every / len(scales)) for k, v in acc.items()})
             acc = {k: 0.0 for k in scales}
         if step % cfg.get("val_every", 250) == 0 or step == total:
-            r = validate(model, val, device)
+            r = validate(net, val, device)
             score = sum(r["x%d" % k] - r["x%d_bicubic" % k] for k in scales)
             if score > best:
                 best = score
-                torch.save({"model": model.state_dict(), "step": step, "val": r},
+                torch.save({"model": net.state_dict(), "step": step, "val": r},
                            os.path.join(ck.dir, "best.pt"))
             log.log(step=step, best=best, **r)
         if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
-    C.finish(ck, state, model, step)
+    C.finish(ck, state, net, step)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_denoise_training_checkpoints_stops_and_resumes(tmp_path, recipe):
                     reason=f"training data not found at {C.DATA} (../shared/data/train)")
 def test_sr_training_runs_both_scales_and_logs_validation(tmp_path):
     cfg = json.loads((REPO / "training" / "configs" / "sr_v2.json").read_text())
-    cfg.update(run="smoke_sr", init_from=None, steps=4, l2_from=0.5, val_every=1000, log_every=2,
+    cfg.update(run="smoke_sr", init_from=None, steps=4, l2_from=0.5, val_every=1000, log_every=2, ema=0.9,
                net={"scales": [2, 4], "channels": 8, "blocks": 1},
                lr_patch={"2": 16, "4": 8}, batch={"2": 2, "4": 2})
     config = tmp_path / "smoke_sr.json"
@@ -116,3 +116,5 @@ def test_sr_training_runs_both_scales_and_logs_validation(tmp_path):
     assert losses and all(r["loss_x2"] > 0 and r["loss_x4"] > 0 for r in losses)
     val = [r for r in logged if "x2_bicubic" in r]
     assert val and val[-1]["step"] == 4 and 15 < val[-1]["x4"] < 45
+    last = torch.load(tmp_path / "runs" / "smoke_sr" / "last.pt", weights_only=False)
+    assert int(last["ema"]["n_averaged"]) == 4  # the SR trainer keeps the weight average too
