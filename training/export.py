@@ -1,7 +1,7 @@
 """Export trained checkpoints to resources/models/*.safetensors.
 
     python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v4.json]
-    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v7.json]
+    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v8.json]
     python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
