@@ -246,7 +246,9 @@ def load_grown(model: torch.nn.Module, sd: dict) -> list:
     names and shapes match; residual blocks that are new get a zero second conv,
     so the grown net computes exactly what the old one did and training starts
     from there (net2net-style growth).  Keys of ``sd`` the model lacks (e.g. the
-    x4 tail when fine-tuning x2 alone) are dropped.  Returns the new block names."""
+    x4 tail when fine-tuning x2 alone) are dropped, and so are trailing blocks of a
+    shallower model (pruning the blocks that growth added and training left near identity:
+    stage 11).  Returns the new block names."""
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     bad = [k for k in own if k in sd and own[k].shape != sd[k].shape]

@@ -235,7 +235,8 @@ def _builtin(name):
         pytest.skip(f"built-in model {name} not present in resources/models (training not exported yet)")
 
 
-@pytest.mark.parametrize("name, task", [("restora-sr-x2", "upscale"), ("restora-denoise", "denoise")])
+@pytest.mark.parametrize("name, task", [("restora-sr-x2", "upscale"), ("restora-denoise", "denoise"),
+                                        ("restora-denoise-gray", "denoise")])
 def test_builtin_models_run_and_tile(name, task, tmp_path, make_image):
     from restora.engine import denoise
 
@@ -243,6 +244,8 @@ def test_builtin_models_run_and_tile(name, task, tmp_path, make_image):
     reg = Registry(user_dir=tmp_path)
     assert reg.get(name, task).info.source == "builtin"
     img = make_image(70, 100, 3, np.uint8)
+    if name.endswith("-gray"):  # a gray photo (the gray net runs its self-ensemble on every tile)
+        img = img[..., 1]
     run = (lambda t: upscale(img, 2, model=name, device="cpu", tile=t, registry=reg)) if task == "upscale" \
         else (lambda t: denoise(img, 12.0, model=name, device="cpu", tile=t, registry=reg))
     whole, tiled = run(0), run(64)
@@ -280,3 +283,36 @@ def test_channels_last_matches_plain_layout(name, task, tmp_path, make_image, re
     plain = plain[0].float().clamp(0, 1).permute(1, 2, 0).numpy()
     assert fast.shape == plain.shape
     assert np.abs(fast - plain).max() < 1e-4
+
+
+def test_denoiser_self_ensemble():
+    """The U-Net's self-ensemble: pass two is a quarter turn of the padded image (noise map
+    turned with it); all eight passes make the net exactly rotation/mirror-equivariant."""
+    import torch
+
+    from restora.engine.models import nets
+
+    torch.manual_seed(0)
+    one = nets.build("UNetDenoiser", {"in_channels": 1, "channels": [8, 16, 32], "blocks": [1, 1, 1]}).eval()
+    with torch.no_grad():
+        for p in one.parameters():
+            p.normal_(0, 0.1)
+    two = nets.build("UNetDenoiser", {"in_channels": 1, "channels": [8, 16, 32], "blocks": [1, 1, 1],
+                                      "ensemble": 2}).eval()
+    eight = nets.build("UNetDenoiser", {"in_channels": 1, "channels": [8, 16, 32], "blocks": [1, 1, 1],
+                                        "ensemble": 8}).eval()
+    two.load_state_dict(one.state_dict())
+    eight.load_state_dict(one.state_dict())
+    x = torch.rand(1, 1, 21, 30)
+    s = torch.rand(1, 1, 21, 30) * 0.2  # a per-pixel noise map
+    xp = torch.nn.functional.pad(x, (0, 2, 0, 3), mode="reflect")
+    sp = torch.nn.functional.pad(s, (0, 2, 0, 3), mode="reflect")
+    with torch.no_grad():
+        want = (one(xp, sp) + torch.rot90(one(torch.rot90(xp, 1, [2, 3]), torch.rot90(sp, 1, [2, 3])), -1, [2, 3])) / 2
+        assert two(x, s).shape == x.shape
+        assert torch.allclose(two(x, s), want[..., :21, :30], atol=1e-6)
+        y = torch.rand(1, 1, 24, 32)
+        m = torch.full((1, 1, 1, 1), 0.1)
+        assert torch.allclose(eight(torch.rot90(y, 1, [2, 3]), m), torch.rot90(eight(y, m), 1, [2, 3]), atol=1e-5)
+        assert torch.allclose(eight(torch.flip(y, [3]), m), torch.flip(eight(y, m), [3]), atol=1e-5)
+        assert not torch.allclose(one(torch.flip(y, [3]), m), torch.flip(one(y, m), [3]), atol=1e-3)

