@@ -66,6 +66,8 @@ def load_model(name, device):
     # the precision the engine gives this net on this device (bf16 on a CPU that has it where the
     # file allows, fp16 on CUDA), so PSNR is measured the way the app computes it
     model.precision = low_precision(engine_device(device), True, meta.get("cpu_bf16", "1") != "0")
+    if "cpu_fp32_ensemble" in meta and model.precision is None and torch.device(device).type == "cpu":
+        model.ensemble = int(meta["cpu_fp32_ensemble"])  # as the engine does (builtin._passes)
     return model.to(device).eval(), meta
 
 
@@ -173,7 +175,9 @@ def run_sr(model, lr_u8, device):
 
 
 def precision_note(model) -> str:
-    return "in " + str(model.precision or torch.float32).replace("torch.", "")
+    passes = getattr(model, "ensemble", 1)
+    return "in " + str(model.precision or torch.float32).replace("torch.", "") + \
+        (", %d-pass self-ensemble" % passes if passes > 1 else "")
 
 
 def timeit(fn, n):

@@ -1,7 +1,7 @@
 """Export trained checkpoints to resources/models/*.safetensors.
 
     python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v4.json]
-    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v8.json]
+    python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v10.json]
     python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
@@ -108,11 +108,13 @@ def export_denoise_gray(ckpt, config):
         s = torch.full((1, 1, 1, 1), 0.1)
         d = (m3(x.expand(-1, 3, -1, -1), s).mean(1, keepdim=True) - m1(x, s)).abs().max().item()
     assert d < 1e-4, d
-    if int(cfg.get("export_ensemble", 1)) > 1:  # flip self-ensemble passes at inference
+    extra = {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)", **_bf16(cfg)}
+    if int(cfg.get("export_ensemble", 1)) > 1:  # self-ensemble passes at inference
         gcfg["ensemble"] = int(cfg["export_ensemble"])
+        if "export_cpu_fp32_ensemble" in cfg:  # fewer where the CPU computes it in fp32 (slow)
+            extra["cpu_fp32_ensemble"] = int(cfg["export_cpu_fp32_ensemble"])
     _save(gsd, "restora-denoise-gray", cfg["arch"], gcfg, "denoise", 1, 1, 1,
-          "Restora denoiser (gray): small U-Net fine-tuned on gray photos, noise-level map input",
-          {"train_step": st.get("step", "?"), "sigma_units": "sigma/255 (0..~0.24)", **_bf16(cfg)})
+          "Restora denoiser (gray): small U-Net fine-tuned on gray photos, noise-level map input", extra)
 
 
 def export_sr(ckpt, config, scales=None):
@@ -129,7 +131,7 @@ def export_sr(ckpt, config, scales=None):
               {"train_step": st.get("step", "?"), **_bf16(cfg)})
 
 
-DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v8.json",
+DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
                   "sr": "sr_x2_v4.json"}  # the shipped runs
 
 

@@ -205,7 +205,7 @@ def test_real_model_loads_and_upscales(real_model, tmp_path, make_image):
 
 @pytest.mark.parametrize("name, task", [("restora-sr-x2", "upscale"), ("restora-sr-x4", "upscale"),
                                         ("restora-denoise", "denoise"), ("restora-denoise-gray", "denoise")])
-def test_builtin_bf16_on_cpu_matches_fp32(name, task, tmp_path, make_image):
+def test_builtin_bf16_on_cpu_matches_fp32(name, task, tmp_path, make_image, monkeypatch):
     """On a CPU with native bf16 the built-in nets run under bf16 autocast (about twice as
     fast); what comes out must be the fp32 result up to a rounding level. Autocast works on
     every CPU (emulated where not native), so the comparison runs everywhere. The colour
@@ -214,7 +214,11 @@ def test_builtin_bf16_on_cpu_matches_fp32(name, task, tmp_path, make_image):
 
     from restora.engine import resolve_device
 
+    from restora.engine.models import builtin
+
     _builtin(name)
+    # the same passes in both precisions (the gray file asks for fewer in fp32 on a CPU)
+    monkeypatch.setattr(builtin, "_passes", lambda model, fp32_passes, passes: passes)
     model = Registry(user_dir=tmp_path).get(name, task)
     assert model.info.cpu_bf16 == (name != "restora-denoise")
     model.info = replace(model.info, cpu_bf16=True)  # compare the two precisions for every net
@@ -316,3 +320,22 @@ def test_denoiser_self_ensemble():
         assert torch.allclose(eight(torch.rot90(y, 1, [2, 3]), m), torch.rot90(eight(y, m), 1, [2, 3]), atol=1e-5)
         assert torch.allclose(eight(torch.flip(y, [3]), m), torch.flip(eight(y, m), [3]), atol=1e-5)
         assert not torch.allclose(one(torch.flip(y, [3]), m), torch.flip(one(y, m), [3]), atol=1e-3)
+
+
+def test_gray_denoiser_passes_follow_the_precision(tmp_path, make_image):
+    """The gray file asks for two passes, one where the CPU computes the net in fp32 (no native
+    bf16: twice the time per pass) so it stays in the speed budget."""
+    from dataclasses import replace
+
+    from restora.engine import resolve_device
+
+    _builtin("restora-denoise-gray")
+    model = Registry(user_dir=tmp_path).get("restora-denoise-gray", "denoise")
+    img = make_image(24, 40, 1, np.uint8).reshape(24, 40, 1).astype(np.float32) / 255
+    fp32 = replace(resolve_device("cpu"), bf16=False)
+    passes = {}
+    for device in (fp32, replace(fp32, bf16=True)):
+        model.prepare(device)
+        model.process(img, sigma=0.1)
+        passes[device.bf16] = model._module.ensemble
+    assert passes == {False: 1, True: 2}

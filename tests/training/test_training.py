@@ -78,7 +78,7 @@ def test_gray_fold_is_exact():
 
 @pytest.mark.skipif(not Path(C.DATA, "kodak24").is_dir(),
                     reason=f"training data not found at {C.DATA} (../shared/data/train)")
-@pytest.mark.parametrize("recipe", ["denoise_v3.json", "denoise_gray_v8.json"])  # fp32; bf16 + channels-last + EMA
+@pytest.mark.parametrize("recipe", ["denoise_v3.json", "denoise_gray_v10.json"])  # fp32; bf16 + channels-last + EMA
 def test_denoise_training_checkpoints_stops_and_resumes(tmp_path, recipe):
     cfg = json.loads((REPO / "training" / "configs" / recipe).read_text())
     cfg.update(run="smoke", init_from=None, steps=4, patch=32, batch=2, val_every=1000, log_every=2,

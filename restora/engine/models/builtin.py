@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..jobs import ModelError
 from .base import ModelInfo
-from .torch_models import TorchImageModel
+from .torch_models import TorchImageModel, low_precision
 
 def _resources() -> Path:
     """resources/models beside the package (source tree, editable install) or in a PyInstaller bundle."""
@@ -65,6 +65,7 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
                          architecture=arch, scale=scale, in_channels=int(meta.get("in_channels", "3")),
                          out_channels=int(meta.get("out_channels", "3")), half=True,
                          cpu_bf16=meta.get("cpu_bf16", "1") != "0", path=path)
+        fp32_passes = int(meta["cpu_fp32_ensemble"]) if "cpu_fp32_ensemble" in meta else None
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: Restora model file with incomplete metadata ({exc})") from exc
     if task not in ("denoise", "upscale"):
@@ -80,11 +81,28 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
         model.align_px = _stride(net)
         return net
 
-    model = TorchImageModel(info, loader, _run_denoise if task == "denoise" else _run_upscale,
+    run = _run_denoise if task == "denoise" else _run_upscale
+
+    def call(net, x, params):
+        if fp32_passes is not None:
+            net.ensemble = _passes(model, fp32_passes, int(config.get("ensemble", 1)))
+        return run(net, x, params)
+
+    model = TorchImageModel(info, loader, call,
                             context_px=int(meta.get("context_px", "48" if task == "denoise" else "24")),
                             bytes_per_pixel=int(meta.get("bytes_per_pixel", _bytes_per_pixel(task, scale))),
                             max_cpu_tile=_cpu_tile_cap(task, scale), channels_last=True)
     return model
+
+
+def _passes(model: TorchImageModel, fp32_passes: int, passes: int) -> int:
+    """Self-ensemble passes for a net whose file says ``cpu_fp32_ensemble``: that many on a CPU
+    that computes the net in fp32 (no native bf16: about twice the time per pass, so the full
+    ensemble would blow the speed budget), the file's ``ensemble`` everywhere else."""
+    device = model.device
+    fp32_cpu = device is not None and device.kind == "cpu" and \
+        low_precision(device, model.info.half, model.info.cpu_bf16) is None
+    return fp32_passes if fp32_cpu else passes
 
 
 def _bytes_per_pixel(task: str, scale: int) -> int:

@@ -123,6 +123,11 @@ class TorchImageModel(ImageModel):
     def loaded(self) -> bool:
         return self._module is not None
 
+    @property
+    def device(self) -> Optional[DeviceInfo]:
+        """The device the net was last prepared for (None before ``prepare``)."""
+        return self._device
+
     def prepare(self, device: DeviceInfo) -> None:
         if self._module is None:
             self._module = self._loader()
