@@ -54,6 +54,7 @@ def load_nets():
 
 NETS = load_nets()
 from restora.engine import denoise as eng_denoise, resolve_device, upscale as eng_upscale  # noqa: E402  (the app's path)
+from restora.engine.models.builtin import ensemble_passes  # noqa: E402
 from restora.engine.models.torch_models import low_precision  # noqa: E402
 
 
@@ -66,8 +67,7 @@ def load_model(name, device):
     # the precision the engine gives this net on this device (bf16 on a CPU that has it where the
     # file allows, fp16 on CUDA), so PSNR is measured the way the app computes it
     model.precision = low_precision(engine_device(device), True, meta.get("cpu_bf16", "1") != "0")
-    if "cpu_fp32_ensemble" in meta and model.precision is None and torch.device(device).type == "cpu":
-        model.ensemble = int(meta["cpu_fp32_ensemble"])  # as the engine does (builtin._passes)
+    model.ensemble = ensemble_passes(meta, json.loads(meta["restora_config"]), engine_device(device))
     return model.to(device).eval(), meta
 
 

@@ -213,12 +213,11 @@ def test_builtin_bf16_on_cpu_matches_fp32(name, task, tmp_path, make_image, monk
     from dataclasses import replace
 
     from restora.engine import resolve_device
-
     from restora.engine.models import builtin
 
     _builtin(name)
     # the same passes in both precisions (the gray file asks for fewer in fp32 on a CPU)
-    monkeypatch.setattr(builtin, "_passes", lambda model, fp32_passes, passes: passes)
+    monkeypatch.setattr(builtin, "ensemble_passes", lambda meta, config, device: int(config.get("ensemble", 1)))
     model = Registry(user_dir=tmp_path).get(name, task)
     assert model.info.cpu_bf16 == (name != "restora-denoise")
     model.info = replace(model.info, cpu_bf16=True)  # compare the two precisions for every net

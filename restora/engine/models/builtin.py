@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from ..device import DeviceInfo
 from ..jobs import ModelError
 from .base import ModelInfo
 from .torch_models import TorchImageModel, low_precision
@@ -65,7 +66,7 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
                          architecture=arch, scale=scale, in_channels=int(meta.get("in_channels", "3")),
                          out_channels=int(meta.get("out_channels", "3")), half=True,
                          cpu_bf16=meta.get("cpu_bf16", "1") != "0", path=path)
-        fp32_passes = int(meta["cpu_fp32_ensemble"]) if "cpu_fp32_ensemble" in meta else None
+        int(meta.get("cpu_fp32_ensemble", "1"))  # read on every run (ensemble_passes): check it here
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: Restora model file with incomplete metadata ({exc})") from exc
     if task not in ("denoise", "upscale"):
@@ -84,8 +85,8 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
     run = _run_denoise if task == "denoise" else _run_upscale
 
     def call(net, x, params):
-        if fp32_passes is not None:
-            net.ensemble = _passes(model, fp32_passes, int(config.get("ensemble", 1)))
+        if "cpu_fp32_ensemble" in meta:
+            net.ensemble = ensemble_passes(meta, config, model.device)
         return run(net, x, params)
 
     model = TorchImageModel(info, loader, call,
@@ -95,14 +96,16 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
     return model
 
 
-def _passes(model: TorchImageModel, fp32_passes: int, passes: int) -> int:
-    """Self-ensemble passes for a net whose file says ``cpu_fp32_ensemble``: that many on a CPU
-    that computes the net in fp32 (no native bf16: about twice the time per pass, so the full
-    ensemble would blow the speed budget), the file's ``ensemble`` everywhere else."""
-    device = model.device
-    fp32_cpu = device is not None and device.kind == "cpu" and \
-        low_precision(device, model.info.half, model.info.cpu_bf16) is None
-    return fp32_passes if fp32_cpu else passes
+def ensemble_passes(meta: dict, config: dict, device: DeviceInfo) -> int:
+    """Self-ensemble passes of a Restora file's net on ``device``: the config's ``ensemble``,
+    except on a CPU that computes the net in fp32 (no native bf16: about twice the time per
+    pass, so the full ensemble would blow the speed budget), where a file may ask for fewer
+    with ``cpu_fp32_ensemble``. The benchmark uses this too, to measure what the app runs."""
+    passes = int(config.get("ensemble", 1))
+    if "cpu_fp32_ensemble" not in meta or device.kind != "cpu":
+        return passes
+    fp32 = low_precision(device, True, meta.get("cpu_bf16", "1") != "0") is None
+    return int(meta["cpu_fp32_ensemble"]) if fp32 else passes
 
 
 def _bytes_per_pixel(task: str, scale: int) -> int:
