@@ -78,6 +78,8 @@ def _isolated_user_models(tmp_path_factory, monkeypatch):
     """Never let a test read the real user's model folder."""
     import restora.engine.registry as registry_mod
 
+    # Trust decisions for program model files go to a per-test config folder.
+    monkeypatch.setenv("RESTORA_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
     if "RESTORA_MODELS_DIR" not in os.environ:
         empty = tmp_path_factory.getbasetemp() / "no-user-models"
         empty.mkdir(exist_ok=True)

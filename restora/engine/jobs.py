@@ -56,6 +56,15 @@ class UnsafeModelError(ModelError):
     """A model file that tries to run code when loaded."""
 
 
+class UntrustedCodeError(ModelError):
+    """A model file that is a program (TorchScript, torch.export): it runs only once the person
+    trusts that exact file (its content hash). ``path`` names it, ``digest`` is its SHA-256."""
+
+    def __init__(self, message: str, path=None, digest: str = ""):
+        super().__init__(message)
+        self.path, self.digest = path, digest
+
+
 class OutOfMemoryError(RestoraError):
     """Even the smallest tile did not fit in the device's memory."""
 

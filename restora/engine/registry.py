@@ -153,6 +153,28 @@ class Registry:
                 self._extra_paths.append(path)
         return model.info
 
+    def trust(self, path: Union[str, Path]) -> ModelInfo:
+        """The person trusts this program file (TorchScript, ...): remember its content hash,
+        load it and list it for this session. Raises ModelError if it still cannot be used."""
+        from . import trust
+
+        path = Path(path).expanduser().resolve()
+        if not path.is_file():
+            raise ModelError(f"{path}: model file not found")
+        trust.trust(path)
+        with self._lock:
+            self._files.pop(path, None)
+        return self.add_file(path)
+
+    def untrust(self, path: Union[str, Path]) -> bool:
+        """Forget the trust decision for this file's content. True if there was one."""
+        from . import trust
+
+        path = Path(path).expanduser().resolve()
+        with self._lock:
+            self._files.pop(path, None)
+        return trust.untrust(path)
+
     def unload_all(self) -> None:
         """Drop loaded weights everywhere (they reload on next use) and free device caches."""
         from .device import release_cached_memory
