@@ -131,6 +131,16 @@ def model_files(tmp_path_factory):
     return files
 
 
+@pytest.fixture
+def trusted_generators(model_files):
+    """The TorchScript test generators are programs: trust them (this test's config folder)."""
+    from restora.engine import trust
+
+    for key in ("generator", "generator_nodim"):
+        trust.trust(model_files[key])
+    return model_files
+
+
 def make_generator(path: Path, latent_dim=8, size: int = 12, seed: int = 0) -> Path:
     """A TorchScript generator: N×d latents → N×3×size×size images in [-1, 1]."""
     import torch

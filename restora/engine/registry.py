@@ -11,11 +11,13 @@ import threading
 from pathlib import Path
 from typing import Optional, Union
 
-from .jobs import ModelError
+from . import trust
+from .jobs import ModelError, UntrustedCodeError
 from .models.base import TASKS, ImageModel, ModelInfo
 from .models.builtin import builtin_models, is_restora_file, restora_model
 from .models.classical import classical_models
-from .models.generator import TorchScriptGenerator, is_torchscript
+from .models.formats import sniff_model_file
+from .models.generator import TorchScriptGenerator
 
 MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 AnyModel = Union[ImageModel, TorchScriptGenerator]
@@ -37,21 +39,53 @@ def is_model_path(text: str) -> bool:
 
 
 def load_model_file(path: Path) -> AnyModel:
-    """Build the right model class for a user file (nothing from it is executed)."""
-    from .models.spandrel_models import spandrel_model
+    """Build the right model class for a user file.
+
+    What the file is comes from its bytes (:mod:`.models.formats`). Weights files are read
+    as data; a program file (TorchScript, torch.export) is loaded only when the person
+    trusts its exact content, and then only once.
+    """
+    from .models.spandrel_models import spandrel_model, untrusted_error
 
     if not path.exists():
         raise ModelError(f"{path}: model file not found")
+    if not path.is_file():
+        raise ModelError(f"{path}: is a folder, not a model file")
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise ModelError(f"{path}: not a model file (expected {', '.join(MODEL_SUFFIXES)})")
-    if is_restora_file(path):
-        return restora_model(path, source="user")
-    if path.suffix.lower() == ".pt" and is_torchscript(path):
-        try:
-            return spandrel_model(path)
-        except ModelError:
-            return TorchScriptGenerator(path)
-    return spandrel_model(path)
+    kind = sniff_model_file(path)
+    if not kind.is_program:
+        if kind.kind == "safetensors" and is_restora_file(path):
+            return restora_model(path, source="user")
+        return spandrel_model(path)
+    if not trust.is_trusted(path):
+        raise untrusted_error(path, kind)
+    if kind.kind != "torchscript":
+        raise ModelError(f"{path}: {kind.what}; Restora cannot run these yet")
+    module = _load_trusted_torchscript(path)
+    try:
+        return spandrel_model(path, module, reload=lambda: _load_trusted_torchscript(path))
+    except UntrustedCodeError:
+        raise
+    except ModelError:  # not an image network spandrel knows: a generator
+        return TorchScriptGenerator(path, module)
+
+
+def _load_trusted_torchscript(path: Path):
+    """Load a TorchScript program, re-checking the trust first (the file may have changed)."""
+    import warnings
+
+    import torch
+
+    if not trust.is_trusted(path):
+        raise ModelError(f"{path}: changed since you trusted it; trust it again to run it")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # jit.load's deprecation notice is not for users
+            return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any failure is "unusable"
+        raise ModelError(f"{path}: the TorchScript file is damaged or not loadable "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:100]})") from exc
 
 
 class Registry:
@@ -61,10 +95,12 @@ class Registry:
         self._fixed: dict[str, AnyModel] = {m.info.name: m for m in classical_models()}
         if include_builtin:
             self._fixed.update({m.info.name: m for m in builtin_models()})
-        self._files: dict[Path, tuple[float, AnyModel]] = {}
+        self._files: dict[Path, tuple[Optional[tuple[int, int]], AnyModel]] = {}
         self._extra_paths: list[Path] = []
         #: user files that could not be read at the last listing: path → message
         self.problems: dict[Path, str] = {}
+        #: program files among them that only wait for the person's trust: path → error
+        self.untrusted: dict[Path, UntrustedCodeError] = {}
 
     # --- listing ---------------------------------------------------------------
     def user_files(self) -> list[Path]:
@@ -77,10 +113,12 @@ class Registry:
         """All usable models (optionally for one task): classical, built-in, then user files."""
         with self._lock:
             infos = [m.info for m in self._fixed.values()]
-            self.problems = {}
+            self.problems, self.untrusted = {}, {}
             for path in self.user_files():
                 try:
                     infos.append(self._from_file(path).info)
+                except UntrustedCodeError as exc:
+                    self.problems[path], self.untrusted[path] = str(exc), exc
                 except ModelError as exc:
                     self.problems[path] = str(exc)
         order = {"classical": 1, "builtin": 0, "user": 2}
@@ -136,7 +174,8 @@ class Registry:
         raise ModelError(f"unknown model '{name_or_path}': see `restora models`, or pass a model file path")
 
     def _from_file(self, path: Path) -> AnyModel:
-        mtime = path.stat().st_mtime if path.exists() else -1.0
+        st = path.stat() if path.exists() else None
+        mtime = (st.st_mtime_ns, st.st_size) if st else None
         cached = self._files.get(path)
         if cached and cached[0] == mtime:
             return cached[1]

@@ -75,7 +75,7 @@ def test_unrecognised_and_wrong_task_models(cli, one_error_line, photo, model_fi
     for argv, expect in [
         (["upscale", photo, "-o", out, "--model", "magic-sharpen"], "unknown model 'magic-sharpen'"),
         (["upscale", photo, "-o", out, "--model", model_files["unknown_arch"]], "unrecognised model architecture"),
-        (["denoise", photo, "-o", out, "--model", model_files["corrupt"]], "not a readable model file"),
+        (["denoise", photo, "-o", out, "--model", model_files["corrupt"]], "truncated or damaged"),
         (["denoise", photo, "-o", out, "--model", "lanczos"], "cannot denoise"),
         (["upscale", photo, "-o", out, "--model", model_files["rgb_denoise"]], "cannot upscale"),
         (["inpaint", photo, "-o", out, "--mask", photo, "--model", model_files["rgb_x2"]], "cannot inpaint"),
@@ -119,7 +119,7 @@ def test_cpu_device_works(cli, photo):
 
 # --- generate ------------------------------------------------------------------------------
 
-def test_generate_cli_writes_seeded_images(cli, tmp_path, model_files):
+def test_generate_cli_writes_seeded_images(trusted_generators, cli, tmp_path, model_files):
     from restora.engine import Registry, generate
 
     out = tmp_path / "faces"
@@ -140,14 +140,14 @@ def test_generate_cli_writes_seeded_images(cli, tmp_path, model_files):
     assert (tmp_path / "g-0.png").exists() and (tmp_path / "g-1.png").exists()
 
 
-def test_generate_existing_output_refused(cli, one_error_line, tmp_path, model_files):
+def test_generate_existing_output_refused(trusted_generators, cli, one_error_line, tmp_path, model_files):
     target = tmp_path / "img.png"
     target.write_bytes(b"mine")
     code, _o, err = cli("generate", "-o", target, "--model", model_files["generator"])
     assert code == 2 and "already exists" in one_error_line(err) and target.read_bytes() == b"mine"
 
 
-def test_generate_latent_dim_option(cli, one_error_line, tmp_path, model_files):
+def test_generate_latent_dim_option(trusted_generators, cli, one_error_line, tmp_path, model_files):
     out = tmp_path / "nodim.png"
     code, _o, err = cli("generate", "-o", out, "--model", model_files["generator_nodim"], "--device", "cpu")
     assert code == 2 and "--latent-dim" in one_error_line(err) and not out.exists()
@@ -160,7 +160,7 @@ def test_generate_latent_dim_option(cli, one_error_line, tmp_path, model_files):
 
 # --- models ----------------------------------------------------------------------------------
 
-def test_models_json_lists_classical_and_user_models(cli, models_dir, model_files):
+def test_models_json_lists_classical_and_user_models(trusted_generators, cli, models_dir, model_files):
     shutil.copy(model_files["gray_x2"], models_dir / "mygray.pth")
     shutil.copy(model_files["generator"], models_dir / "gan.pt")
     shutil.copy(model_files["corrupt"], models_dir / "broken.pth")

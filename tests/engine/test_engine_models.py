@@ -20,7 +20,7 @@ def test_registry_lists_classical_models(tmp_path):
     assert all(i.task == "inpaint" for i in Registry(user_dir=tmp_path).models(task="inpaint"))
 
 
-def test_user_folder_models_are_detected(tmp_path, model_files):
+def test_user_folder_models_are_detected(tmp_path, model_files, trusted_generators):
     import shutil
 
     folder = tmp_path / "user"
@@ -38,7 +38,7 @@ def test_user_folder_models_are_detected(tmp_path, model_files):
     gen = infos["gen"]
     assert gen.task == "generate" and gen.stochastic and "latent size 8" in gen.description
     assert "corrupt" not in infos and "readme" not in infos
-    assert list(reg.problems) == [folder / "corrupt.pth"] and "not a readable model file" in reg.problems[folder / "corrupt.pth"]
+    assert list(reg.problems) == [folder / "corrupt.pth"] and "truncated or damaged" in reg.problems[folder / "corrupt.pth"]
     # a user model is usable by name and is json-serialisable
     assert reg.get("gray_x2", "upscale").info == gray
     import json
@@ -89,7 +89,7 @@ def test_unsafe_plain_pickle_in_user_folder(tmp_path):
 
 
 @pytest.mark.parametrize("key, message", [("unknown_arch", "unrecognised model architecture"),
-                                          ("corrupt", "not a readable model file")])
+                                          ("corrupt", "truncated or damaged")])
 def test_unusable_model_files(key, message, model_files, tmp_path):
     with pytest.raises(ModelError, match=message):
         Registry(user_dir=tmp_path).get(str(model_files[key]), "upscale")
@@ -106,7 +106,7 @@ def test_unknown_and_missing_models(tmp_path):
         reg.get(str(tmp_path / "weights.txt"), "upscale")
 
 
-def test_wrong_task_refused(model_files, tmp_path):
+def test_wrong_task_refused(trusted_generators, model_files, tmp_path):
     reg = Registry(user_dir=tmp_path)
     with pytest.raises(ModelError, match=r"×2 upscaling model; it cannot denoise"):
         reg.get(str(model_files["rgb_x2"]), "denoise")
@@ -139,7 +139,7 @@ def test_unload_all_drops_weights_and_reloads(model_files, tmp_path, make_image)
 
 # --- generators -----------------------------------------------------------------------
 
-def test_generate_is_deterministic(model_files, tmp_path):
+def test_generate_is_deterministic(trusted_generators, model_files, tmp_path):
     reg = Registry(user_dir=tmp_path)
     path = str(model_files["generator"])
     batch = generate(model=path, seed=7, count=5, device="cpu", registry=reg)
@@ -152,7 +152,7 @@ def test_generate_is_deterministic(model_files, tmp_path):
     assert not np.array_equal(batch[0], batch[1]), "different seeds give different images"
 
 
-def test_generate_latent_dim_for_module_without_attribute(model_files, tmp_path):
+def test_generate_latent_dim_for_module_without_attribute(trusted_generators, model_files, tmp_path):
     reg = Registry(user_dir=tmp_path)
     path = str(model_files["generator_nodim"])
     with pytest.raises(BadInputError, match="--latent-dim"):
@@ -166,12 +166,12 @@ def test_generate_latent_dim_for_module_without_attribute(model_files, tmp_path)
 
 @pytest.mark.parametrize("kwargs, message", [({"count": 0}, "count"), ({"count": 1000}, "count"),
                                              ({"seed": -1}, "seed"), ({"latent_dim": 0}, "latent size")])
-def test_generate_bad_arguments(kwargs, message, model_files, tmp_path):
+def test_generate_bad_arguments(trusted_generators, kwargs, message, model_files, tmp_path):
     with pytest.raises(BadInputError, match=message):
         generate(model=str(model_files["generator"]), device="cpu", registry=Registry(user_dir=tmp_path), **kwargs)
 
 
-def test_generate_cancel_between_batches(model_files, tmp_path):
+def test_generate_cancel_between_batches(trusted_generators, model_files, tmp_path):
     token = CancelToken()
     reports = []
 

@@ -34,11 +34,26 @@ class ModelInfo:
     half: bool = False        # may run in fp16 on CUDA
     cpu_bf16: bool = False    # may run in bf16 on a CPU that has it (measured for our nets)
     path: Optional[Path] = None
+    trusted_code: bool = False  # a program file (TorchScript) the person chose to trust
+
+    def __post_init__(self) -> None:
+        # Names and descriptions may come from a model file: one printable line each, so
+        # a file cannot clear the terminal or fake another entry in a listing.
+        for name, limit in (("name", 80), ("description", 200), ("architecture", 80)):
+            object.__setattr__(self, name, printable(getattr(self, name), limit))
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["path"] = str(self.path) if self.path else None
         return data
+
+
+def printable(text, limit: int = 200) -> str:
+    """``text`` as one line of printable characters (control characters become spaces),
+    at most ``limit`` characters."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    clean = " ".join(clean.split())
+    return clean if len(clean) <= limit else clean[:limit - 1] + "…"
 
 
 class ImageModel(ABC):

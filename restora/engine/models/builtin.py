@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..device import DeviceInfo
 from ..jobs import ModelError
-from .base import ModelInfo
+from .base import ModelInfo, printable
 from .torch_models import TorchImageModel, low_precision
 
 def _resources() -> Path:
@@ -39,7 +39,7 @@ def read_metadata(path: Path) -> dict:
 
 
 def is_restora_file(path: Path) -> bool:
-    try:
+    try:  # only a file whose header says it is ours; anything else goes to spandrel
         return path.suffix.lower() == ".safetensors" and "restora_arch" in read_metadata(path)
     except Exception:  # noqa: BLE001 - not ours, let spandrel have a go
         return False
@@ -56,21 +56,40 @@ def _run_upscale(net, x, _params):
     return net(x)
 
 
+_META_LIMITS = {"scale": (1, 8), "in_channels": (1, 4), "out_channels": (1, 4), "context_px": (0, 1024),
+                "bytes_per_pixel": (1, 1 << 20), "cpu_fp32_ensemble": (1, 8)}
+_MAX_CONFIG_BYTES = 16 << 10
+_MAX_CONFIG_INT = 4096     # channel widths, block counts: ours are at most 128
+_MAX_CONFIG_ITEMS = 64
+
+
 def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
+    """A Restora model from its safetensors file, checked before it is listed: a known
+    architecture, a bounded config, and weights whose names and shapes are exactly what
+    that config builds (so a wrong or hostile file is refused here, not on first use)."""
     meta = read_metadata(path)
     try:
-        arch, config = meta["restora_arch"], json.loads(meta.get("restora_config", "{}"))
-        task, scale = meta["task"], int(meta.get("scale", "1"))
-        info = ModelInfo(name=meta.get("name", path.stem), task=task, source=source,
-                         description=meta.get("description", f"Restora {task} model"),
-                         architecture=arch, scale=scale, in_channels=int(meta.get("in_channels", "3")),
-                         out_channels=int(meta.get("out_channels", "3")), half=True,
-                         cpu_bf16=meta.get("cpu_bf16", "1") != "0", path=path)
-        int(meta.get("cpu_fp32_ensemble", "1"))  # read on every run (ensemble_passes): check it here
-    except (KeyError, ValueError) as exc:
-        raise ModelError(f"{path}: Restora model file with incomplete metadata ({exc})") from exc
+        arch, task = meta["restora_arch"], meta["task"]
+        raw_config = meta.get("restora_config", "{}")
+        if len(raw_config) > _MAX_CONFIG_BYTES:
+            raise ValueError(f"restora_config is {len(raw_config)} bytes")
+        config = json.loads(raw_config)
+        _check_config(config)
+        numbers = {key: _bounded_int(meta, key, default) for key, default in
+                   (("scale", "1"), ("in_channels", "3"), ("out_channels", "3"), ("cpu_fp32_ensemble", "1"),
+                    ("context_px", "48" if task == "denoise" else "24"),
+                    ("bytes_per_pixel", str(_bytes_per_pixel(task, int(meta.get("scale", "1")))) ))}
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: Restora model file with bad metadata ({exc})") from exc
     if task not in ("denoise", "upscale"):
-        raise ModelError(f"{path}: unknown task '{task}' in Restora model file")
+        raise ModelError(f"{path}: unknown task '{printable(task, 40)}' in Restora model file")
+    _check_weights(path, arch, config)
+    scale = numbers["scale"]
+    info = ModelInfo(name=meta.get("name", path.stem), task=task, source=source,
+                     description=meta.get("description", f"Restora {task} model"),
+                     architecture=arch, scale=scale, in_channels=numbers["in_channels"],
+                     out_channels=numbers["out_channels"], half=True,
+                     cpu_bf16=meta.get("cpu_bf16", "1") != "0", path=path)
 
     def loader():
         from safetensors.torch import load_file
@@ -89,11 +108,63 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
             net.ensemble = ensemble_passes(meta, config, model.device)
         return run(net, x, params)
 
-    model = TorchImageModel(info, loader, call,
-                            context_px=int(meta.get("context_px", "48" if task == "denoise" else "24")),
-                            bytes_per_pixel=int(meta.get("bytes_per_pixel", _bytes_per_pixel(task, scale))),
+    model = TorchImageModel(info, loader, call, context_px=numbers["context_px"],
+                            bytes_per_pixel=numbers["bytes_per_pixel"],
                             max_cpu_tile=_cpu_tile_cap(task, scale), channels_last=True)
     return model
+
+
+def _bounded_int(meta: dict, key: str, default: str) -> int:
+    value = int(meta.get(key, default))
+    lo, hi = _META_LIMITS[key]
+    if not lo <= value <= hi:
+        raise ValueError(f"{key} {value} is outside {lo}..{hi}")
+    return value
+
+
+def _check_config(value, depth: int = 0) -> None:
+    """A config is small plain JSON: no huge numbers (a width of 10**6 asks for terabytes)."""
+    if depth == 0 and not isinstance(value, dict):
+        raise ValueError("restora_config is not a JSON object")
+    if depth > 4:
+        raise ValueError("restora_config is nested too deeply")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, (int, float)):
+        if not (math.isfinite(value) and -_MAX_CONFIG_INT <= value <= _MAX_CONFIG_INT):
+            raise ValueError(f"restora_config value {value} is out of range")
+        return
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(value, (dict, list)) or len(items) > _MAX_CONFIG_ITEMS:
+        raise ValueError("restora_config is too large")
+    for item in items:
+        _check_config(item, depth + 1)
+
+
+def _check_weights(path: Path, arch: str, config: dict) -> None:
+    """The net ``arch(**config)`` built on the meta device (no memory) must have exactly the
+    tensors the file holds, with the same shapes."""
+    import torch
+    from safetensors import safe_open
+
+    from . import nets
+
+    if arch not in nets.ARCHS:
+        raise ModelError(f"{path}: unknown architecture '{printable(arch, 40)}' in Restora model file "
+                         f"(known: {', '.join(nets.ARCHS)})")
+    try:
+        with torch.device("meta"):
+            net = nets.build(arch, config)
+        wanted = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        with safe_open(str(path), framework="pt") as fh:
+            held = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except Exception as exc:  # noqa: BLE001 - a config the architecture rejects
+        raise ModelError(f"{path}: Restora model file whose config does not fit {arch} "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:100]})") from exc
+    if wanted != held:
+        bad = sorted(set(wanted) ^ set(held)) or [k for k in wanted if wanted[k] != held[k]]
+        raise ModelError(f"{path}: the weights do not match the {arch} config they name "
+                         f"({len(bad)} tensors differ, e.g. {printable(bad[0], 60)})")
 
 
 def ensemble_passes(meta: dict, config: dict, device: DeviceInfo) -> int:

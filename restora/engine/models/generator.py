@@ -20,42 +20,30 @@ from .torch_models import run_guarded
 LATENT_ATTRS = ("latent_dim", "z_dim", "nz", "latent_size")
 
 
-def is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any(name.endswith("/code/__torch__.py") or "/code/" in name for name in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
 class TorchScriptGenerator:
-    """A stochastic image generator. ``sample`` returns uint8 RGB HxWx3 images."""
+    """A stochastic image generator. ``sample`` returns uint8 RGB HxWx3 images.
 
-    def __init__(self, path: Path):
-        import torch
+    Built from an already loaded TorchScript module: only a file the person trusts is
+    ever loaded (see registry.load_model_file), and it is loaded once.
+    """
 
-        try:
-            module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{path}: not a TorchScript generator ({str(exc).splitlines()[0][:100]})") from exc
+    def __init__(self, path: Path, module):
         self.path = path
         self._module = module.eval()
         self._device: Optional[DeviceInfo] = None
         self.latent_dim: Optional[int] = None
         for attr in LATENT_ATTRS:
             value = getattr(module, attr, None)
-            if isinstance(value, int) and value > 0:
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 65536:
                 self.latent_dim = value
                 break
         range_attr = getattr(module, "output_range", None)
-        self.output_range = tuple(range_attr) if range_attr is not None else None
+        self.output_range = _output_range(range_attr)
         self.info = ModelInfo(path.stem, "generate", "user",
                               f"TorchScript GAN generator from {path.name}"
                               + (f", latent size {self.latent_dim}" if self.latent_dim else ""),
                               "TorchScript generator", scale=1, in_channels=0, out_channels=3,
-                              stochastic=True, half=False, path=path)
+                              stochastic=True, half=False, path=path, trusted_code=True)
 
     def prepare(self, device: DeviceInfo) -> None:
         if self._device != device:
@@ -108,3 +96,14 @@ class TorchScriptGenerator:
             out = out.repeat(1, 3, 1, 1)
         arr = (out.permute(0, 2, 3, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
         return [np.ascontiguousarray(a) for a in arr]
+
+
+def _output_range(value) -> Optional[tuple[float, float]]:
+    """A module's declared (lo, hi) output range, if it is two distinct finite numbers."""
+    import math
+
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) and lo != hi else None

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import ModelError
+from ..jobs import ModelError, UntrustedCodeError
 from .base import ModelInfo
+from .formats import sniff_model_file
 from .torch_models import TorchImageModel, load_pickled_weights
 
 _PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "Inpainting": "inpaint"}
@@ -14,32 +15,41 @@ _PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "Inpainting": "inpai
 _PLAIN_CONV = frozenset({"Compact", "ESRGAN", "SPAN", "RealCUGAN", "DnCNN", "DRUNet", "FBCNN", "SwiftSRGAN"})
 
 
-def read_state_dict(path: Path) -> dict:
-    """State dict of any supported file, loaded without running code from it."""
-    suffix = path.suffix.lower()
+def read_state_dict(path: Path, module=None) -> dict:
+    """State dict of a weights file, read as data only.
+
+    ``module``: an already loaded TorchScript program the person trusts (its weights are
+    read from it); program files are never loaded here.
+    """
+    if module is not None:
+        return dict(module.state_dict())
+    kind = sniff_model_file(path)
+    if kind.is_program:
+        raise untrusted_error(path, kind)
     try:
-        if suffix == ".safetensors":
+        if kind.kind == "safetensors":
             from safetensors.torch import load_file
             return load_file(str(path), device="cpu")
-        if suffix == ".pt":
-            import torch
-            try:  # TorchScript archives hold code in a restricted language, not Python
-                return torch.jit.load(str(path), map_location="cpu").state_dict()
-            except RuntimeError:
-                pass
         return load_pickled_weights(path)
     except ModelError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any decoder error is "not a model file"
-        raise ModelError(f"{path}: not a readable model file ({str(exc).splitlines()[0][:120]})") from exc
+    except Exception as exc:  # noqa: BLE001 - any decoder error is "damaged"
+        raise ModelError(f"{path}: the model file is truncated or damaged "
+                         f"({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})") from exc
 
 
-def describe(path: Path):
-    """Load ``path`` with spandrel on the CPU; returns the descriptor."""
-    from spandrel import ModelLoader, UnsupportedModelError
-    from spandrel.__helpers.canonicalize import canonicalize_state_dict
+def untrusted_error(path: Path, kind) -> UntrustedCodeError:
+    return UntrustedCodeError(
+        f"{path}: {kind.what}, not just weights: loading it would run code from the file, so Restora "
+        f"does not load it unless you trust this file (restora models --trust FILE, or --trust-code)",
+        path=path)
 
-    state_dict = canonicalize_state_dict(read_state_dict(path))
+
+def describe(path: Path, module=None):
+    """Load ``path`` (or a trusted program's weights) with spandrel on the CPU; returns the descriptor."""
+    from spandrel import ModelLoader, UnsupportedModelError, canonicalize_state_dict
+
+    state_dict = canonicalize_state_dict(read_state_dict(path, module))
     try:
         return ModelLoader("cpu").load_from_state_dict(state_dict)
     except UnsupportedModelError as exc:
@@ -59,8 +69,10 @@ def _run_masked(descriptor, x, params):
     return descriptor(x, (mask > 0.5).to(x.dtype))
 
 
-def spandrel_model(path: Path) -> TorchImageModel:
-    descriptor = describe(path)
+def spandrel_model(path: Path, module=None, reload=None) -> TorchImageModel:
+    """A spandrel-recognised model from a weights file, or from a trusted TorchScript
+    ``module`` (then ``reload`` loads it again after an unload, re-checking the trust)."""
+    descriptor = describe(path, module)
     task = _PURPOSE_TASK.get(descriptor.purpose)
     if task is None:
         raise ModelError(f"{path}: a {descriptor.purpose} model ({descriptor.architecture.name}); "
@@ -71,12 +83,12 @@ def spandrel_model(path: Path) -> TorchImageModel:
     info = ModelInfo(name=path.stem, task=task, source="user", description=f"{arch} {what} model from {path.name}",
                      architecture=arch, scale=descriptor.scale, in_channels=descriptor.input_channels,
                      out_channels=descriptor.output_channels, stochastic=False,
-                     half=bool(descriptor.supports_half), path=path)
+                     half=bool(descriptor.supports_half), path=path, trusted_code=module is not None)
     holder = {"descriptor": descriptor}
 
     def loader():
         # The first load is the one `describe` already did; reloads read the file again.
-        return holder.pop("descriptor", None) or describe(path)
+        return holder.pop("descriptor", None) or describe(path, reload() if reload else None)
 
     model = TorchImageModel(info, loader, _run_masked if task == "inpaint" else _run_image,
                             context_px=64 if task == "inpaint" else 32,

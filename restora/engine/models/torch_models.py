@@ -32,14 +32,15 @@ def load_pickled_weights(path: Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = str(exc).split("\n")[0]
         hint = _forbidden_global(str(exc))
+        if not hint:  # not a refusal, a pickle that does not parse
+            raise ModelError(f"{path}: the model file is truncated or damaged") from exc
         raise UnsafeModelError(
-            f"{path}: refused to load: the file asks to run code or build Python objects"
-            f"{' (' + hint + ')' if hint else ''}, not just weights. Only load model files you trust "
-            f"converted to .safetensors") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ModelError(f"{path}: not a readable model file ({str(exc).splitlines()[0][:120]})") from exc
+            f"{path}: refused to load: the file asks to run code or build Python objects ({hint}), "
+            "not just weights. Only load model files you trust converted to .safetensors") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, MemoryError) as exc:
+        raise ModelError(f"{path}: the model file is truncated or damaged "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:100]})") from exc
     return _unwrap_state_dict(data, path)
 
 
