@@ -131,6 +131,49 @@ def model_files(tmp_path_factory):
     return files
 
 
+def make_file_writing_program(path: Path, marker: Path) -> Path:
+    """A TorchScript generator whose scripted ``__setstate__`` creates (or overwrites) ``marker``
+    with ``torch.from_file(..., shared=True).copy_(...)`` the moment the archive is loaded:
+    the attack a program model file in the user folder can carry."""
+    import warnings
+    from typing import Tuple
+
+    import torch
+
+    class Payload(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.target = str(marker)
+            self.latent_dim = 4
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(z.shape[0], 3, 8, 8)
+
+        @torch.jit.export
+        def __getstate__(self) -> Tuple[str, int, bool]:
+            return (self.target, self.latent_dim, self.training)
+
+        @torch.jit.export
+        def __setstate__(self, state: Tuple[str, int, bool]) -> None:
+            self.target = state[0]
+            self.training = state[2]
+            data = torch.tensor([80, 87, 78, 69, 68], dtype=torch.uint8)           # "PWNED"
+            written = torch.from_file(self.target, True, 5, dtype=torch.uint8).copy_(data)
+            self.latent_dim = state[1] + int(written.sum()) * 0   # keeps the write alive
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(Payload()), str(path))
+    return path
+
+
+@pytest.fixture
+def code_payload(tmp_path):
+    """(program file, marker): loading the file writes the marker file."""
+    marker = tmp_path / "PWNED"
+    return make_file_writing_program(tmp_path / "payload.pt", marker), marker
+
+
 @pytest.fixture
 def trusted_generators(model_files):
     """The TorchScript test generators are programs: trust them (this test's config folder)."""

@@ -58,11 +58,12 @@ class UnsafeModelError(ModelError):
 
 class UntrustedCodeError(ModelError):
     """A model file that is a program (TorchScript, torch.export): it runs only once the person
-    trusts that exact file (its content hash). ``path`` names it, ``digest`` is its SHA-256."""
+    trusts that exact file (its content hash). ``path`` names it, ``what`` says what kind of
+    program it is, for people ("a TorchScript program")."""
 
-    def __init__(self, message: str, path=None, digest: str = ""):
+    def __init__(self, message: str, path=None, what: str = "a program"):
         super().__init__(message)
-        self.path, self.digest = path, digest
+        self.path, self.what = path, what
 
 
 class OutOfMemoryError(RestoraError):

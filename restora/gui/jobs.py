@@ -15,7 +15,7 @@ from PySide6.QtGui import QImage
 
 from ..engine import (CancelToken, Photo, Registry, denoise, generate, inpaint, read_image, resolve_device,
                       upscale, write_image)
-from ..engine.jobs import JobContext, make_context
+from ..engine.jobs import JobContext, UntrustedCodeError, make_context
 from ..engine.tasks.masking import blend_inside_mask
 from .display import Display, array_to_qimage, make_display, mask_to_array
 
@@ -56,7 +56,16 @@ def list_models(registry: Registry, *, progress, cancel):
 
 
 def add_model(registry: Registry, path: str, *, progress, cancel):
-    return registry.add_file(path)
+    """The file's ModelInfo, or the UntrustedCodeError of a program file: the window then
+    asks the person whether to trust it (see ``trust_model``)."""
+    try:
+        return registry.add_file(path)
+    except UntrustedCodeError as exc:
+        return exc
+
+
+def trust_model(registry: Registry, path: str, *, progress, cancel):
+    return registry.trust(path)
 
 
 def run_denoise(pixels: np.ndarray, sigma: Optional[float], model: Optional[str], registry: Registry,

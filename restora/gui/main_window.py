@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayo
 
 from ..engine import (IMAGE_SUFFIXES, Photo, Registry, RestoraError, default_registry, is_image_path,
                       mask_to_bool, read_image, write_image)
+from ..engine.jobs import UntrustedCodeError
 from ..engine.registry import MODEL_SUFFIXES
 from ..engine.spill import SpillStore
 from . import jobs
@@ -865,9 +866,12 @@ class MainWindow(QMainWindow):
                     self.panel.set_task(info.task)
                     self.panel.select_model(info.name)
             self._update_state()
-            if problems:
-                names = "; ".join(problems.values())
-                self.statusBar().showMessage(f"Some model files could not be read: {names}", 10000)
+            untrusted = [Path(p).name for p in self.registry.untrusted]
+            others = [m for p, m in problems.items() if p not in self.registry.untrusted]
+            if untrusted or others:
+                notes = ([f"not loaded, program files that run code: {', '.join(untrusted)} "
+                          "(File ▸ Add Model File… to review one)"] if untrusted else []) + others
+                self.statusBar().showMessage("Model files: " + "; ".join(notes), 12000)
 
         self._start_background(list_all, done)
 
@@ -880,18 +884,37 @@ class MainWindow(QMainWindow):
         if path:
             self.add_model(path)
 
+    def ask_trust_program(self, path: Path, what: str) -> bool:
+        """Whether the person lets a program model file run (default: no)."""
+        box = QMessageBox(QMessageBox.Warning, "Run code from this model file?",
+                          f"“{path.name}” is {what}, not just weights.\n\n"
+                          "Loading it runs code written by whoever made the file, and that code can read, "
+                          "change or delete your files. Only trust files from people you trust.\n\n"
+                          "Restora remembers your choice for this exact file; if the file changes, it asks "
+                          "again.", QMessageBox.NoButton, self)
+        trust = box.addButton("Trust and Load", QMessageBox.AcceptRole)
+        box.setDefaultButton(box.addButton(QMessageBox.Cancel))
+        box.exec()
+        return box.clickedButton() is trust
+
     def add_model(self, path: str) -> None:
         self.statusBar().showMessage(f"Reading model {Path(path).name}…")
+        fail = lambda msg: self.show_error(msg, "Cannot use this model")  # noqa: E731
 
         def done(info) -> None:
+            if isinstance(info, UntrustedCodeError):
+                if self.ask_trust_program(Path(path), info.what):
+                    self._start_background(jobs.trust_model, done, fail, self.registry, str(path))
+                else:
+                    self.statusBar().showMessage(f"Not loaded: {Path(path).name} (not trusted)", 6000)
+                return
             if info.path is not None and Path(info.path).parent != self.registry.user_dir:
                 extra = [p for p in self._extra_models() if p != str(info.path)] + [str(info.path)]
                 self.settings.setValue("models/extra", extra)
             self.statusBar().showMessage(f"Added model {info.name} ({TASK_LABELS[info.task].lower()})", 6000)
             self.refresh_models(select=info.name)
 
-        self._start_background(jobs.add_model, done, lambda msg: self.show_error(msg, "Cannot use this model"),
-                               self.registry, str(path))
+        self._start_background(jobs.add_model, done, fail, self.registry, str(path))
 
     # ------------------------------------------------------------------------------------------
     # running tasks

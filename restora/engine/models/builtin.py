@@ -79,8 +79,9 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
                    (("scale", "1"), ("in_channels", "3"), ("out_channels", "3"), ("cpu_fp32_ensemble", "1"),
                     ("context_px", "48" if task == "denoise" else "24"),
                     ("bytes_per_pixel", str(_bytes_per_pixel(task, int(meta.get("scale", "1")))) ))}
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelError(f"{path}: Restora model file with bad metadata ({exc})") from exc
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise ModelError(f"{path}: Restora model file with bad metadata "
+                         f"({printable(exc, 100) or type(exc).__name__})") from exc
     if task not in ("denoise", "upscale"):
         raise ModelError(f"{path}: unknown task '{printable(task, 40)}' in Restora model file")
     _check_weights(path, arch, config)

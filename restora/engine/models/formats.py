@@ -82,6 +82,6 @@ def _looks_like_safetensors(path: Path, head: bytes, size: int) -> bool:
         with open(path, "rb") as fh:
             fh.seek(8)
             json.loads(fh.read(length))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return True

@@ -42,7 +42,7 @@ def untrusted_error(path: Path, kind) -> UntrustedCodeError:
     return UntrustedCodeError(
         f"{path}: {kind.what}, not just weights: loading it would run code from the file, so Restora "
         f"does not load it unless you trust this file (restora models --trust FILE, or --trust-code)",
-        path=path)
+        path=path, what=kind.what)
 
 
 def describe(path: Path, module=None):
