@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["build", "UNetDenoiser", "GrayFromColor", "CompactSR", "MultiScaleSR",
+__all__ = ["build", "UNetDenoiser", "GrayFromColor", "CompactSR", "MultiScaleSR", "InpaintGenerator",
            "ARCHS"]
 
 
@@ -236,7 +236,90 @@ class MultiScaleSR(nn.Module):
         return sd
 
 
+class DilatedBlock(nn.Module):
+    """Residual block whose first conv is dilated: the bottleneck of the inpainter cycles
+    dilations so a hole's centre sees context 100+ px away at little cost."""
+
+    def __init__(self, c: int, dilation: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, 1, dilation, dilation=dilation)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+class SpectralBlock(nn.Module):
+    """A small Fourier unit (as in LaMa's FFC): a 1x1 conv over the real and imaginary parts
+    of the feature maps' 2-D FFT gives every output pixel the whole crop as context, which
+    large holes need. The FFT runs in fp32 whatever the autocast."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2 * c, 2 * c, 1)
+        self.conv2 = nn.Conv2d(c, c, 1)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        with torch.autocast(x.device.type, enabled=False):
+            f = torch.fft.rfft2(x.float(), norm="ortho")
+            y = self.act(self.conv1(torch.cat([f.real, f.imag], 1)))
+            re, im = torch.chunk(y, 2, dim=1)
+            y = torch.fft.irfft2(torch.complex(re.contiguous(), im.contiguous()), s=(h, w), norm="ortho")
+        return x + self.conv2(y.to(x.dtype))
+
+
+class InpaintGenerator(nn.Module):
+    """Restora's inpainter: a U-Net over (photo with holes, mask, noise) whose bottleneck
+    mixes dilated residual blocks and Fourier units.
+
+    ``forward(x, mask, noise=None)``: x N x 3 x H x W in [0, 1], mask N x 1 x H x W (1 =
+    fill), noise N x 1 x H x W standard normal (None: zeros, the mean fill). Returns the
+    photo with the holes filled; pixels outside the mask are returned exactly. Any H, W
+    (padded inside to a multiple of 8). The noise decides texture and detail in the holes:
+    different noise, different plausible fills.
+    """
+
+    mult = 8
+
+    def __init__(self, channels: List[int] = (32, 64, 128), blocks: int = 6, spectral_every: int = 2):
+        super().__init__()
+        c0, c1, c2 = channels
+        self.head = nn.Conv2d(5 * 4, c0, 3, 1, 1)
+        self.down1 = nn.Conv2d(c0, c1, 3, 2, 1)
+        self.down2 = nn.Conv2d(c1, c2, 3, 2, 1)
+        dilations = [1, 2, 4, 8]
+        body = []
+        for i in range(blocks):
+            body.append(DilatedBlock(c2, dilations[i % len(dilations)]))
+            if spectral_every and (i + 1) % spectral_every == 0:
+                body.append(SpectralBlock(c2))
+        self.body = nn.Sequential(*body)
+        self.up2 = nn.Conv2d(c2 + c1, c1, 3, 1, 1)
+        self.up1 = nn.Conv2d(c1 + c0, c0, 3, 1, 1)
+        self.refine = ResBlock(c0)
+        self.tail = nn.Conv2d(c0, 3 * 4, 3, 1, 1)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor = None) -> torch.Tensor:
+        if noise is None:
+            noise = torch.zeros_like(mask)
+        known = x * (1 - mask)
+        inp = torch.cat([known - 0.5 * (1 - mask), mask, noise], 1)
+        inp, h, w = _pad_to(inp, self.mult)
+        e1 = self.act(self.head(F.pixel_unshuffle(inp, 2)))
+        e2 = self.act(self.down1(e1))
+        b = self.body(self.act(self.down2(e2)))
+        d2 = self.act(self.up2(torch.cat([F.interpolate(b, scale_factor=2.0, mode="nearest"), e2], 1)))
+        d1 = self.act(self.up1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="nearest"), e1], 1)))
+        fill = F.pixel_shuffle(self.tail(self.refine(d1)), 2)[..., :h, :w] + 0.5
+        return known + fill * mask
+
+
 ARCHS = {
+    "InpaintGenerator": InpaintGenerator,
     "UNetDenoiser": UNetDenoiser,
     "GrayFromColor": GrayFromColor,
     "CompactSR": CompactSR,
