@@ -13,7 +13,7 @@ from typing import Optional, Union
 
 from . import trust
 from .jobs import ModelError, UntrustedCodeError
-from .models.base import TASKS, ImageModel, ModelInfo
+from .models.base import TASKS, ImageModel, ModelInfo, printable
 from .models.builtin import builtin_models, is_restora_file, restora_model
 from .models.classical import classical_models
 from .models.formats import sniff_model_file
@@ -165,9 +165,14 @@ class Registry:
         return model
 
     def _find_user(self, name_or_path: str) -> AnyModel:
+        name_or_path = str(name_or_path)
         path = Path(name_or_path).expanduser()
-        if path.exists() or is_model_path(name_or_path):
-            return self._from_file(path.resolve() if path.exists() else path)
+        try:
+            if path.exists() or is_model_path(name_or_path):
+                return self._from_file(path.resolve() if path.exists() else path)
+        except OSError as exc:  # a name too long for a file name, an unreadable file
+            raise ModelError(f"{printable(name_or_path, 60)}: cannot open the model "
+                             f"({exc.strerror or exc})") from exc
         for candidate in self.user_files():
             if candidate.stem == name_or_path or candidate.name == name_or_path:
                 return self._from_file(candidate)

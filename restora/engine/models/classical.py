@@ -20,6 +20,9 @@ class OpenCVInpaint(ImageModel):
 
     context_px = 24
     bytes_per_pixel = 16
+    #: Holes are filled by propagating known pixels inwards: with none left there is nothing
+    #: to fill from (tasks.inpaint refuses a mask covering the whole photo).
+    fills_from_surroundings = True
 
     def __init__(self, name: str, flag: int, label: str, description: str, radius: int = 5):
         self.flag, self.radius = flag, radius

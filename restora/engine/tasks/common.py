@@ -1,33 +1,101 @@
-"""What every image task shares: checking input, alpha, channel adaptation, tile size."""
+"""What every image task shares: checking input, alpha, channel adaptation, tile size.
+
+The ``check_*`` helpers are the one place task arguments are validated: every task calls
+them before any model is loaded or any work starts, so a bad argument is always a
+:class:`BadInputError` with a one-line message naming the parameter.
+"""
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from typing import Callable, Optional
 
 import cv2
 import numpy as np
 
-from ..device import DeviceInfo, free_memory_bytes, resolve_device
-from ..jobs import BadInputError, CancelToken, JobContext, ProgressFn, make_context
+from ..device import DEVICE_CHOICES, DeviceInfo, free_memory_bytes, resolve_device
+from ..jobs import BadInputError, CancelToken, JobContext, ModelError, ProgressFn, make_context
 from ..models.base import ImageModel
 from ..registry import Registry, default_registry
 from ..tiling import MIN_TILE
 
 CPU_TILE_BUDGET = 640 << 20  # bytes of working memory for one tile on the CPU (40 MP ×2 stays < 2.5 GB)
+MAX_TILE = 1 << 16
+MAX_SEED = 2 ** 32 - 1       # numpy's RandomState range: stochastic models may seed one with it
 Crop = np.ndarray
 CropFn = Callable[[Crop], Crop]
+
+
+def _show(value) -> str:
+    """A bad value for a one-line message: its repr, shortened."""
+    try:
+        text = repr(value)
+    except ValueError:       # an int past Python's 4300-digit str limit
+        text = "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_int(name: str, value, lo: Optional[int] = None, hi: Optional[int] = None, why: str = "") -> int:
+    """``value`` as an int in lo..hi. numpy integers are fine; bools and floats (2.0) are mistakes."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise BadInputError(f"{name} must be an integer, got {_show(value)}")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise BadInputError(f"{name} {_show(value)} is out of range: use {lo}..{hi}{why}")
+    return value
+
+
+def check_number(name: str, value) -> float:
+    """``value`` as a finite float (numpy numbers are fine; bools and strings are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BadInputError(f"{name} must be a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:    # an int or Fraction beyond float range
+        raise BadInputError(f"{name} {_show(value)} is far too large") from None
+    if not math.isfinite(number):
+        raise BadInputError(f"{name} must be a finite number, got {_show(value)}")
+    return number
+
+
+def check_seed(seed) -> int:
+    return check_int("seed", seed, 0, MAX_SEED, " (a 32-bit seed, the range numpy's RandomState takes)")
+
+
+def check_tile(tile) -> Optional[int]:
+    return None if tile is None else check_int("tile", tile, 0, MAX_TILE, " (0 = whole image, none = automatic)")
+
+
+def check_job(model, device, registry, progress, cancel) -> Optional[str]:
+    """Check the arguments every task takes; returns ``model`` as a str (paths as text) or None."""
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if model is not None and not isinstance(model, str):
+        raise BadInputError(f"model must be a model name or a file path, got {_show(model)}")
+    if device is not None and not (isinstance(device, str) and device.lower() in DEVICE_CHOICES):
+        raise BadInputError(f"unknown device {_show(device)}: use one of {', '.join(DEVICE_CHOICES)}")
+    if registry is not None and not isinstance(registry, Registry):
+        raise BadInputError(f"registry must be a Registry, got {_show(registry)}")
+    if progress is not None and not callable(progress):
+        raise BadInputError(f"progress must be a function of the fraction done, got {_show(progress)}")
+    if cancel is not None and not isinstance(cancel, CancelToken):
+        raise BadInputError(f"cancel must be a CancelToken, got {_show(cancel)}")
+    return model
 
 
 def as_hwc(image: np.ndarray) -> np.ndarray:
     """Validate an engine image and return it as HxWxC (C in 1..4), uint8 or uint16."""
     if not isinstance(image, np.ndarray):
         raise BadInputError(f"expected an image array, got {type(image).__name__}")
+    image = np.asarray(image)  # a subclass (np.matrix, masked array) as a plain array
     if image.dtype not in (np.uint8, np.uint16):
-        raise BadInputError(f"unsupported pixel type {image.dtype}: 8- or 16-bit images only")
+        raise BadInputError(f"unsupported image pixel type {image.dtype}: 8- or 16-bit images only")
+    shape = image.shape
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
-        raise BadInputError(f"unsupported image shape {image.shape}: expected HxW or HxWxC with C in 1..4")
+        raise BadInputError(f"unsupported image shape {shape}: expected HxW or HxWxC with C in 1..4")
     return image
 
 
@@ -136,12 +204,21 @@ def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
 
 def setup(model_name: Optional[str], task: str, device: str, registry: Optional[Registry],
           progress: Optional[ProgressFn], cancel: Optional[CancelToken], scale: Optional[int] = None,
-          channels: Optional[int] = None):
-    """Resolve device and model (loading it), and build the job context."""
+          channels: Optional[int] = None, accept: Optional[Callable[[ImageModel], None]] = None):
+    """Resolve device and model (loading it), and build the job context.
+
+    Arguments must have passed :func:`check_job`. ``accept(model)`` may refuse the resolved
+    model (raising) before its weights are loaded.
+    """
     ctx = make_context(progress, cancel)
     ctx.check()
     dev = resolve_device(device)
-    model = (registry or default_registry()).get(model_name, task, scale, channels)
+    try:
+        model = (registry or default_registry()).get(model_name, task, scale, channels)
+    except OSError as exc:   # e.g. a name too long for a file name, an unreadable file
+        raise ModelError(f"{_show(model_name)}: cannot open the model ({exc.strerror or exc})") from exc
+    if accept is not None:
+        accept(model)
     model.prepare(dev)
     ctx.report(0.0)
     return model, dev, ctx

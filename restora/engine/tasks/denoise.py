@@ -7,8 +7,8 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import run_tiled
-from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, choose_tile, gray_if_neutral,
-                     merge_alpha, restore_layout, setup, split_alpha)
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, check_job, check_number, check_tile,
+                     choose_tile, gray_if_neutral, merge_alpha, restore_layout, setup, split_alpha)
 from .noise import estimate_noise_sigma
 
 MAX_SIGMA = 100.0
@@ -24,10 +24,14 @@ def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional
     ``tile``: None automatic, 0 whole image, N pixels. Raises ``Cancelled``.
     """
     pixels = as_hwc(image)
+    if sigma is not None:
+        sigma = check_number("sigma", sigma)
+        if not (0 < sigma <= MAX_SIGMA):
+            raise BadInputError(f"noise strength {sigma:g} is out of range: use 0 < sigma <= {MAX_SIGMA:g}")
+    tile = check_tile(tile)
+    model = check_job(model, device, registry, progress, cancel)
     if sigma is None:
         sigma = estimate_noise_sigma(pixels)
-    elif not (0 < sigma <= MAX_SIGMA):
-        raise BadInputError(f"noise strength {sigma} is out of range: use 0 < sigma <= {MAX_SIGMA:g}")
     color, alpha = split_alpha(pixels)
     color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB is denoised as gray
     net, dev, ctx = setup(model, "denoise", device, registry, progress, cancel, channels=color.shape[2])

@@ -4,11 +4,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..jobs import BadInputError, CancelToken, ProgressFn
+from ..jobs import CancelToken, ProgressFn
 from ..registry import Registry
-from .common import setup
+from .common import check_int, check_job, check_seed, setup
 
 MAX_COUNT = 256
+MAX_LATENT_DIM = 1 << 16
 
 
 def generate(*, model: Optional[str] = None, seed: int = 0, count: int = 1, latent_dim: Optional[int] = None,
@@ -19,11 +20,10 @@ def generate(*, model: Optional[str] = None, seed: int = 0, count: int = 1, late
     The same seed gives the same image. ``latent_dim`` overrides the size the
     model declares. Raises ``Cancelled`` between batches.
     """
-    if not (1 <= count <= MAX_COUNT):
-        raise BadInputError(f"count {count} is out of range: use 1..{MAX_COUNT}")
-    if seed < 0:
-        raise BadInputError(f"seed {seed} must be 0 or more")
-    if latent_dim is not None and latent_dim < 1:
-        raise BadInputError(f"latent size {latent_dim} must be positive")
+    count = check_int("count", count, 1, MAX_COUNT)
+    seed = check_seed(seed)
+    if latent_dim is not None:
+        latent_dim = check_int("latent size", latent_dim, 1, MAX_LATENT_DIM)
+    model = check_job(model, device, registry, progress, cancel)
     gen, _dev, ctx = setup(model, "generate", device, registry, progress, cancel)
     return gen.sample(seed, count, ctx, latent_dim=latent_dim)

@@ -7,14 +7,17 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, iter_regions, mask_regions, to_float
-from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, choose_tile, gray_if_neutral,
-                     restore_layout, setup, split_alpha)
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, check_job, check_seed, check_tile,
+                     choose_tile, gray_if_neutral, restore_layout, setup, split_alpha)
 
 
 def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """HxW bool from any mask image: any non-zero value (in any channel) means fill."""
-    if not isinstance(mask, np.ndarray) or mask.ndim not in (2, 3):
-        raise BadInputError("the mask must be an image")
+    mask = np.asarray(mask) if isinstance(mask, np.ndarray) else None   # np.matrix etc. as plain arrays
+    if mask is None or mask.ndim not in (2, 3) or mask.ndim == 3 and not 1 <= mask.shape[2] <= 4:
+        raise BadInputError("the mask must be an image: an HxW or HxWxC array (C in 1..4)")
+    if mask.dtype.kind not in "biuf":   # "> 0" must mean something: bool, integer or float pixels
+        raise BadInputError(f"unsupported mask pixel type {mask.dtype}: use a bool or numeric image")
     if mask.shape[:2] != tuple(shape):
         raise BadInputError(f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the photo "
                             f"({shape[1]}x{shape[0]})")
@@ -24,6 +27,13 @@ def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             mask = np.where(mask[:, :, -1:] > 0, mask[:, :, :-1], 0)
         return np.any(mask > 0, axis=2)
     return mask > 0
+
+
+def check_fillable(net, holes: np.ndarray) -> None:
+    """A model that fills holes from their surroundings (the classical ones) cannot fill a
+    mask that covers everything: OpenCV would return the photo unchanged without a word."""
+    if getattr(net, "fills_from_surroundings", False) and holes.all():
+        raise BadInputError("the mask covers the whole photo: there are no surrounding pixels to fill from")
 
 
 def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None, seed: int = 0,
@@ -36,14 +46,17 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
     """
     pixels = as_hwc(image)
     holes = mask_to_bool(mask, pixels.shape[:2])
-    net, dev, ctx = setup(model, "inpaint", device, registry, progress, cancel)
+    seed, tile = check_seed(seed), check_tile(tile)
+    model = check_job(model, device, registry, progress, cancel)
+    net, dev, ctx = setup(model, "inpaint", device, registry, progress, cancel,
+                          accept=lambda net: check_fillable(net, holes))
     out = pixels.copy()
     if not holes.any():
         ctx.report(1.0)
         return restore_layout(out, image)
     color, alpha = split_alpha(pixels)
     color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB is filled as gray
-    params = {"seed": int(seed), "bit_depth": bit_depth(pixels), "check": ctx.check}
+    params = {"seed": seed, "bit_depth": bit_depth(pixels), "check": ctx.check}
     max_side = choose_tile(net, dev, tile, *color.shape[:2]) or max(color.shape[:2])
     max_side = max(max_side, 4 * net.context_px)
     regions = mask_regions(holes, net.context_px, max_side)

@@ -8,8 +8,8 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, run_tiled, to_float
-from .common import (adapt_channels, as_hwc, as_neutral_rgb, choose_tile, gray_if_neutral, merge_alpha,
-                     restore_layout, setup, split_alpha)
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, check_int, check_job, check_tile, choose_tile,
+                     gray_if_neutral, merge_alpha, restore_layout, setup, split_alpha)
 
 SCALES = (2, 3, 4, 8)
 
@@ -24,8 +24,11 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
     Lanczos up). Alpha is upscaled on its own (bicubic), never fed to the model.
     """
     pixels = as_hwc(image)
+    scale = check_int("scale", scale)
     if scale not in SCALES:
         raise BadInputError(f"scale {scale} is not supported: use one of {', '.join(map(str, SCALES))}")
+    tile = check_tile(tile)
+    model = check_job(model, device, registry, progress, cancel)
     color, alpha = split_alpha(pixels)
     color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB stays B&W
     net, dev, ctx = setup(model, "upscale", device, registry, progress, cancel, scale=scale,
