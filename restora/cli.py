@@ -1,70 +1,149 @@
 """`restora <task> ...`: the batch command line over the engine.
 
 User errors print one line (``restora: error: ...``) and exit 2 without writing
-anything; a batch goes on past a bad file and exits 2 at the end.
+anything; a batch goes on past a bad file and exits 2 at the end. Everything that
+can be refused (model, outputs, inputs, masks) is checked before any model runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import signal
 import sys
+import threading
+import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .engine import (TASKS, BadInputError, Photo, RestoraError, default_registry, is_image_path, read_image,
-                     write_image)
+from .engine import (TASKS, BadInputError, ModelError, Photo, RestoraError, default_registry, is_image_path,
+                     read_image, resolve_device, write_image)
+from .engine import imageio
 from .engine.device import DEVICE_CHOICES
+
+try:
+    from .engine.tasks.denoise import MAX_SIGMA
+except ImportError:  # the engine's bound moved: it still checks it itself
+    MAX_SIGMA = 255.0
 
 COMMANDS = ("denoise", "upscale", "inpaint", "generate", "models")
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130   # 128 + SIGINT, like a shell
+EXIT_TERMINATED = 143    # 128 + SIGTERM
+MAX_SEED = 2 ** 32 - 1   # the range numpy's RandomState (used by stochastic models) takes
+MAX_COUNT = 256
+MAX_SIDE = 1 << 16
+TEXT_LIMIT = 200         # longest name/description printed from a model file
+ERROR_LIMIT = 1000       # longest error line (paths can be long)
+_INVISIBLE = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def version() -> str:
+    """The installed distribution's version, else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+
+    try:
+        return dist_version("restora")
+    except PackageNotFoundError:  # running from a source tree
+        return getattr(sys.modules[__package__], "__version__", "0.1.0")
+
+
+def clean_text(value, limit: int = TEXT_LIMIT) -> str:
+    """``value`` as one printable line: what a model file or file name holds must not move the
+    cursor, clear the terminal, reorder the line (bidi controls) or start a fake line."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates of odd names
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _INVISIBLE else c
+                   for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, like every other user error
-        self.exit(EXIT_USER_ERROR, f"restora: error: {message} (see restora {self.prog.split()[-1]} --help)\n"
-                  if " " in self.prog else f"restora: error: {message} (see restora --help)\n")
+        where = f"restora {self.prog.split()[-1]} --help" if " " in self.prog else "restora --help"
+        self.exit(EXIT_USER_ERROR, f"restora: error: {clean_text(message, ERROR_LIMIT)} (see {where})\n")
+
+
+# --- option values, checked while parsing so a bad one costs no work ---------------------------
+
+def int_in(low: int, high: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in low..high (no upper bound when ``high`` is None)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            span = f"{low}..{high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{text[:40]} is out of range: use {span}")
+        return value
+    return parse
+
+
+def sigma_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_SIGMA):
+        raise argparse.ArgumentTypeError(f"{text[:40]} is out of range: use 0 < S <= {MAX_SIGMA:g}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="restora", description="Restore photos: denoise, upscale, inpaint, generate. "
                             "Run without a command to open the window.")
+    parser.add_argument("-V", "--version", action="version", version=f"restora {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default: auto)")
-    common.add_argument("--tile", type=int, default=None, metavar="N",
+    common.add_argument("--tile", type=int_in(0, MAX_SIDE), default=None, metavar="N",
                         help="tile size in pixels; 0 = whole image; default: chosen from free memory")
     common.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    common.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality (default 95)")
+    common.add_argument("--quality", type=int_in(1, 100), default=95, metavar="Q",
+                        help="JPEG/WebP quality, 1..100 (default 95)")
+    common.add_argument("--max-pixels", type=int_in(1), default=None, metavar="N",
+                        help="the largest photo to open, in pixels (default: 300 MP)")
+    common.add_argument("--trust-code", action="store_true",
+                        help="run the program model file given with --model (TorchScript); only for files "
+                             "you trust; remembered by the file's content hash")
 
     def task(name: str, help_text: str, inputs: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         if inputs:
             p.add_argument("input", metavar="IN", help="image file or folder of images")
-        p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file or folder")
+        p.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="output file or folder (a batch creates a missing folder)")
         p.add_argument("--model", metavar="NAME|FILE", help="model name (see `restora models`) or model file")
         return p
 
     p = task("denoise", "Remove noise from photos.")
-    p.add_argument("--sigma", type=float, default=None, metavar="S",
-                   help="noise strength as σ in 0..255 units (default: estimated from each photo)")
+    p.add_argument("--sigma", type=sigma_value, default=None, metavar="S",
+                   help=f"noise strength as σ in 0..255 units, at most {MAX_SIGMA:g} "
+                        "(default: estimated from each photo)")
     p = task("upscale", "Enlarge photos.")
     p.add_argument("--scale", type=int, choices=(2, 3, 4, 8), default=None,
                    help="enlargement factor (default: the model's own, or 2)")
     p = task("inpaint", "Fill masked areas (scratches, stains, tears).")
     p.add_argument("--mask", required=True, metavar="MASK",
                    help="mask image (white/non-zero = fill) or folder of masks named like the photos")
-    p.add_argument("--seed", type=int, default=0, help="seed for stochastic models")
+    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="seed for stochastic models")
     p = task("generate", "Sample images from a GAN generator.", inputs=False)
-    p.add_argument("--seed", type=int, default=0, help="first seed; image i uses seed+i")
-    p.add_argument("--count", type=int, default=1, help="number of images")
-    p.add_argument("--latent-dim", type=int, default=None, metavar="N",
+    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="first seed; image i uses seed+i")
+    p.add_argument("--count", type=int_in(1, MAX_COUNT), default=1, help=f"number of images (1..{MAX_COUNT})")
+    p.add_argument("--latent-dim", type=int_in(1, MAX_SIDE), default=None, metavar="N",
                    help="latent size, when the generator does not declare it")
     p = sub.add_parser("models", help="List available models.", description="List available models.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--task", choices=TASKS, default=None, help="only models for this task")
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument("--trust", metavar="FILE",
+                       help="let Restora run this program model file (TorchScript); remembered by its content hash")
+    trust.add_argument("--untrust", metavar="FILE", help="forget that you trusted this model file")
     return parser
 
 
@@ -73,10 +152,11 @@ class Job:
     source: Optional[Path]
     target: Path
     mask: Optional[Path] = None
+    problem: Optional[str] = None   # found while planning; reported with the other refusals
 
 
 def error(message: str) -> None:
-    print(f"restora: error: {message}", file=sys.stderr)
+    print(f"restora: error: {clean_text(message, ERROR_LIMIT)}", file=sys.stderr)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -84,33 +164,31 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def plan_jobs(args) -> list[Job]:
-    """Pair inputs, outputs and masks; refuse anything that would overwrite the input."""
+    """Pair inputs, outputs and masks. Raises for what stops the whole run; a problem of one
+    photo of a batch stays in its Job."""
     source, target = Path(args.input), Path(args.output)
     mask = Path(args.mask) if getattr(args, "mask", None) else None
     if not source.exists():
         raise BadInputError(f"{source}: file not found")
-    if source.is_dir():
-        if target.exists() and not target.is_dir():
-            raise BadInputError(f"{target}: IN is a folder, so OUT must be a folder too")
-        if target.resolve() == source.resolve() and not args.overwrite:
-            raise BadInputError(f"{target}: is the input folder; choose another or pass --overwrite")
-        images = list_images(source)
-        if not images:
-            raise BadInputError(f"{source}: no images (PNG, JPEG, TIFF, WebP, BMP) in this folder")
-        jobs = [Job(p, target / p.name, _pair_mask(mask, p)) for p in images]
-    else:
-        if target.is_dir():
-            target = target / source.name
-        if mask is not None and mask.is_dir():
-            mask = _pair_mask(mask, source)
-        elif mask is not None and not mask.exists():
-            raise BadInputError(f"{mask}: mask file not found")
-        jobs = [Job(source, target, mask)]
-    for job in jobs:
-        if job.target.exists() and job.source and job.target.resolve() == job.source.resolve() \
-                and not args.overwrite:
-            raise BadInputError(f"{job.target}: would overwrite the input; choose another OUT or pass --overwrite")
-    return jobs
+    if mask is not None and not mask.exists():
+        raise BadInputError(f"{mask}: mask file not found")
+    if not source.is_dir():
+        return [Job(source, target / source.name if target.is_dir() else target, _pair_mask(mask, source))]
+    if target.exists() and not target.is_dir():
+        raise BadInputError(f"{target}: IN is a folder, so OUT must be a folder too")
+    if target.resolve() == source.resolve() and not args.overwrite:
+        raise BadInputError(f"{target}: is the input folder; choose another or pass --overwrite")
+    images = list_images(source)
+    if not images:
+        raise BadInputError(f"{source}: no images (PNG, JPEG, TIFF, WebP, BMP) in this folder")
+    return [_batch_job(p, target / p.name, mask) for p in images]
+
+
+def _batch_job(image: Path, target: Path, mask: Optional[Path]) -> Job:
+    try:
+        return Job(image, target, _pair_mask(mask, image))
+    except BadInputError as exc:
+        return Job(image, target, problem=str(exc))
 
 
 def _pair_mask(mask: Optional[Path], image: Path) -> Optional[Path]:
@@ -122,13 +200,101 @@ def _pair_mask(mask: Optional[Path], image: Path) -> Optional[Path]:
     raise BadInputError(f"{image}: no mask named like it in {mask}")
 
 
+# --- pre-flight: refuse before any model runs --------------------------------------------------
+
+def check_model(args, task: str, scale: Optional[int] = None):
+    """Resolve device and model now: an unknown, unsafe or wrong-task model (or a missing GPU)
+    is refused before any photo is read."""
+    resolve_device(args.device)
+    return default_registry().get(args.model, task, scale)
+
+
+def photo_size(path: Path) -> tuple[int, int]:
+    """(width, height); header-only where the engine offers it. Raises BadInputError for a
+    missing, empty, unreadable or too large file."""
+    header_size = getattr(imageio, "image_size", None)
+    return header_size(path) if header_size else decoded_size(path)
+
+
+def decoded_size(path: Path) -> tuple[int, int]:
+    height, width = read_image(path).pixels.shape[:2]
+    return width, height
+
+
+def same_file(a: Optional[Path], b: Path) -> bool:
+    """Also through symlinks, hard links and other spellings (./a.png, a.png)."""
+    return a is not None and a.exists() and b.exists() and os.path.samefile(a, b)
+
+
+def check_output(target: Path, reads: tuple, overwrite: bool, made_later: Optional[Path] = None) -> None:
+    """Refuse an output that would replace an input or an existing file, has no image format,
+    or lies in a folder that is missing (unless it is ``made_later``) or read-only."""
+    if target.is_dir():
+        raise BadInputError(f"{target}: is a folder; give a file name or pass a folder as IN")
+    if target.exists() and not overwrite:
+        if any(same_file(r, target) for r in reads):
+            raise BadInputError(f"{target}: would overwrite the input; choose another OUT or pass --overwrite")
+        raise BadInputError(f"{target}: already exists (pass --overwrite to replace it)")
+    if not target.suffix and not target.exists():  # most likely meant as a folder
+        raise BadInputError(f"{target}: no such folder (create it first), and no image suffix "
+                            "(.png, .jpg, .tif, .webp or .bmp) to name a file")
+    imageio.output_format(target)
+    folder = target.parent
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise BadInputError(f"{folder}: output folder is not writable")
+    elif folder != made_later:
+        raise BadInputError(f"{folder}: output folder does not exist (create it first)")
+
+
+def check_mask(job: Job) -> None:
+    """The mask must be an image of the photo's size (compared decoded when the headers differ,
+    as EXIF orientation may turn one of them)."""
+    if job.mask is None:
+        return
+    if photo_size(job.mask) == photo_size(job.source):
+        return
+    (mw, mh), (pw, ph) = decoded_size(job.mask), decoded_size(job.source)
+    if (mw, mh) != (pw, ph):
+        raise BadInputError(f"{job.mask}: mask size {mw}x{mh} does not match the photo {job.source.name} "
+                            f"({pw}x{ph})")
+
+
+def check_job(job: Job, overwrite: bool, made_later: Optional[Path]) -> None:
+    if job.problem:
+        raise BadInputError(job.problem)
+    check_output(job.target, (job.source, job.mask), overwrite, made_later)
+    photo_size(job.source)
+    check_mask(job)
+
+
+def preflight(jobs: list[Job], overwrite: bool, made_later: Optional[Path]) -> list[Job]:
+    """The jobs that can run; each refused one is reported in one line."""
+    ready = []
+    for job in jobs:
+        try:
+            check_job(job, overwrite, made_later)
+        except RestoraError as exc:
+            error(str(exc))
+        else:
+            ready.append(job)
+    return ready
+
+
+def make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from exc
+
+
 class Progress:
     """A tqdm bar on stderr (only when stderr is a terminal) fed with fractions."""
 
     def __init__(self, label: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=1000, desc=label, file=sys.stderr, disable=None, leave=False,
+        self.bar = tqdm(total=1000, desc=clean_text(label), file=sys.stderr, disable=None, leave=False,
                         bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def __call__(self, fraction: float) -> None:
@@ -140,12 +306,14 @@ class Progress:
 
 def run_image_task(args, work: Callable[[Photo, Job, Callable[[float], None]], np.ndarray]) -> int:
     jobs = plan_jobs(args)
-    failures = 0
-    for job in jobs:
+    batch_folder = Path(args.output) if Path(args.input).is_dir() else None
+    ready = preflight(jobs, args.overwrite, batch_folder)
+    failures = len(jobs) - len(ready)
+    if ready and batch_folder is not None:
+        make_folder(batch_folder)
+    for job in ready:
         progress = Progress(job.source.name if job.source else "")
         try:
-            if job.target.exists() and not args.overwrite:
-                raise BadInputError(f"{job.target}: already exists (pass --overwrite to replace it)")
             photo = read_image(job.source)
             pixels = work(photo, job, progress)
             write_image(job.target, photo.with_pixels(pixels), overwrite=args.overwrite, quality=args.quality)
@@ -153,17 +321,17 @@ def run_image_task(args, work: Callable[[Photo, Job, Callable[[float], None]], n
             failures += 1
             progress.close()
             error(str(exc))
-            if len(jobs) == 1:
-                return EXIT_USER_ERROR
             continue
         progress.close()
         if len(jobs) > 1:
-            print(f"{job.source} -> {job.target}", file=sys.stderr)
+            print(f"{clean_text(job.source, ERROR_LIMIT)} -> {clean_text(job.target, ERROR_LIMIT)}", file=sys.stderr)
     return EXIT_USER_ERROR if failures else 0
 
 
 def cmd_denoise(args) -> int:
     from .engine import denoise
+
+    check_model(args, "denoise")
 
     def work(photo, _job, progress):
         return denoise(photo.pixels, args.sigma, model=args.model, device=args.device, tile=args.tile,
@@ -174,10 +342,8 @@ def cmd_denoise(args) -> int:
 def cmd_upscale(args) -> int:
     from .engine import upscale
 
-    scale = args.scale
-    if scale is None:
-        info = default_registry().get(args.model, "upscale").info if args.model else None
-        scale = info.scale if info and info.scale else 2
+    model = check_model(args, "upscale", args.scale)
+    scale = args.scale or (model.info.scale if args.model else None) or 2  # a named model's own, else 2
 
     def work(photo, _job, progress):
         return upscale(photo.pixels, scale, model=args.model, device=args.device, tile=args.tile, progress=progress)
@@ -186,6 +352,8 @@ def cmd_upscale(args) -> int:
 
 def cmd_inpaint(args) -> int:
     from .engine import inpaint
+
+    check_model(args, "inpaint")
 
     def work(photo, job, progress):
         mask = read_image(job.mask).pixels
@@ -206,47 +374,102 @@ def generate_targets(output: Path, seed: int, count: int) -> Iterator[Path]:
 def cmd_generate(args) -> int:
     from .engine import generate
 
+    check_model(args, "generate")
     output = Path(args.output)
-    if output.suffix:
-        if not output.parent.exists():
-            raise BadInputError(f"{output.parent}: output folder does not exist")
+    folder = None if output.suffix else output
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise BadInputError(f"{folder}: is a file; give a folder or a file name ending in .png, .jpg, ...")
     targets = list(generate_targets(output, args.seed, args.count))
     for t in targets:
-        if t.exists() and not args.overwrite:
-            raise BadInputError(f"{t}: already exists (pass --overwrite to replace it)")
+        check_output(t, (), args.overwrite, folder)
     progress = Progress("generate")
     try:
         images = generate(model=args.model, seed=args.seed, count=args.count, latent_dim=args.latent_dim,
                           device=args.device, progress=progress)
     finally:
         progress.close()
-    if not output.suffix:
-        output.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        make_folder(folder)
     for target, pixels in zip(targets, images):
         write_image(target, Photo(pixels), overwrite=args.overwrite, quality=args.quality)
-        print(target, file=sys.stderr)
+        print(clean_text(target, ERROR_LIMIT), file=sys.stderr)
     return 0
 
 
 def cmd_models(args) -> int:
+    if args.trust or args.untrust:
+        return change_trust(Path(args.trust or args.untrust).expanduser(), trusted=bool(args.trust))
     registry = default_registry()
     infos = registry.models(args.task)
-    if args.json:
+    if args.json:  # json.dumps escapes every control character itself
         print(json.dumps({"models": [i.to_dict() for i in infos], "user_models_dir": str(registry.user_dir),
                           "problems": {str(k): v for k, v in registry.problems.items()}}, indent=2))
         return 0
     print(f"{'NAME':24} {'TASK':9} {'SCALE':5} {'SOURCE':9} DESCRIPTION")
     for i in infos:
         scale = "any" if i.scale == 0 else f"x{i.scale}"
-        print(f"{i.name:24} {i.task:9} {scale:5} {i.source:9} {i.description}")
-    print(f"\nUser models folder: {registry.user_dir}")
-    for path, problem in registry.problems.items():
-        print(f"skipped: {problem}", file=sys.stderr)
+        print(f"{clean_text(i.name):24} {clean_text(i.task):9} {scale:5} {clean_text(i.source):9} "
+              f"{clean_text(i.description)}")
+    print(f"\nUser models folder: {clean_text(registry.user_dir, ERROR_LIMIT)}")
+    for problem in registry.problems.values():
+        print(f"skipped: {clean_text(problem, ERROR_LIMIT)}", file=sys.stderr)
+    return 0
+
+
+def change_trust(path: Path, trusted: bool) -> int:
+    """`restora models --trust/--untrust FILE`: record or forget the person's decision."""
+    from .engine.trust import file_digest
+
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    shown = clean_text(path, ERROR_LIMIT)
+    if trusted:
+        default_registry().trust(path)
+        print(f"trusted: {shown} (sha256 {file_digest(path)[:8]}…): Restora will run it")
+    elif default_registry().untrust(path):
+        print(f"no longer trusted: {shown}")
+    else:
+        print(f"not trusted (nothing to forget): {shown}")
     return 0
 
 
 HANDLERS = {"denoise": cmd_denoise, "upscale": cmd_upscale, "inpaint": cmd_inpaint,
             "generate": cmd_generate, "models": cmd_models}
+
+
+def apply_common_options(args) -> None:
+    """--max-pixels and --trust-code act before anything else is read or loaded."""
+    set_max_pixels = getattr(imageio, "set_max_pixels", None)
+    if getattr(args, "max_pixels", None) and set_max_pixels:
+        set_max_pixels(args.max_pixels)
+    if not getattr(args, "trust_code", False):
+        return
+    path = Path(args.model).expanduser() if args.model else None
+    if path is None or not path.is_file():
+        raise BadInputError("--trust-code needs --model FILE: the program model file you trust")
+    default_registry().trust(path)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so the same clean-up runs (no .part file is left)."""
+
+
+def _raise_terminated(_signum, _frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` while the command runs (main thread only:
+    Python lets no other thread install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -255,14 +478,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 0
-    if getattr(args, "tile", None) is not None and args.tile < 0:
-        error("--tile must be 0 (no tiling) or a positive size")
-        return EXIT_USER_ERROR
+    with sigterm_as_interrupt():
+        return run_command(args)
+
+
+def run_command(args) -> int:
     try:
+        apply_common_options(args)
         return HANDLERS[args.command](args)
     except RestoraError as exc:
         error(str(exc))
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except OSError as exc:  # the system refused something (a name too long, permissions): still one line
+        error(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as exc:
         error("interrupted; no partial files were written")
-        return 130
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
