@@ -409,7 +409,7 @@ def cmd_models(args) -> int:
     for i in infos:
         scale = "any" if i.scale == 0 else f"x{i.scale}"
         print(f"{clean_text(i.name):24} {clean_text(i.task):9} {scale:5} {clean_text(i.source):9} "
-              f"{clean_text(i.description)}")
+              f"{clean_text(i.description)}{' [trusted program: runs code]' if i.trusted_code else ''}")
     print(f"\nUser models folder: {clean_text(registry.user_dir, ERROR_LIMIT)}")
     for problem in registry.problems.values():
         print(f"skipped: {clean_text(problem, ERROR_LIMIT)}", file=sys.stderr)

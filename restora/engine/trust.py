@@ -68,7 +68,7 @@ def _write(entries: dict[str, dict]) -> None:
     folder = config_dir()
     folder.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"trusted": entries}, indent=1, sort_keys=True).encode("utf-8")
-    atomic_write_bytes(_store_path(), payload)
+    atomic_write_bytes(_store_path(), payload, mode=0o600)  # the person's own decisions
 
 
 def is_trusted(path: Path, digest: Optional[str] = None) -> bool:

@@ -184,3 +184,37 @@ def test_text_from_model_files_is_one_printable_line(tmp_path):
     for text in (info.name, info.description):
         assert text.isprintable() and "\x1b" not in text and "\n" not in text
     assert len(info.description) <= 200
+
+
+# --- the command line ------------------------------------------------------------------------
+
+def test_cli_never_runs_an_untrusted_program(cli, one_error_line, code_payload, models_dir, tmp_path, save_image,
+                                             make_image):
+    path, marker = code_payload
+    shutil.copy(path, models_dir / "faces.pt")
+    code, out, err = cli("models")
+    assert code == 0 and "faces" not in out and "TorchScript program" in err and not marker.exists()
+    photo = save_image(tmp_path / "p.png", make_image(20, 24, 3))
+    mask = save_image(tmp_path / "m.png", np.full((20, 24), 255, np.uint8))
+    runs = [("denoise", photo), ("upscale", photo), ("inpaint", photo, "--mask", mask), ("generate",)]
+    for argv in runs:
+        for model in (str(path), "faces"):
+            code, _o, err = cli(*argv, "-o", tmp_path / f"out-{argv[0]}.png", "--model", model)
+            assert code == 2 and "trust" in one_error_line(err), (argv, err)
+    assert not marker.exists() and not list(tmp_path.glob("out-*"))
+
+
+def test_cli_trust_is_visible_in_the_listing(cli, code_payload, models_dir):
+    path, marker = code_payload
+    shutil.copy(path, models_dir / "faces.pt")
+    code, out, _err = cli("models", "--trust", models_dir / "faces.pt")
+    assert code == 0 and "trusted" in out
+    code, out, _err = cli("models")
+    line = next(ln for ln in out.splitlines() if ln.startswith("faces"))
+    assert "generate" in line and "[trusted program: runs code]" in line and marker.exists()
+    code, out, _err = cli("models", "--json")
+    assert next(m for m in json.loads(out)["models"] if m["name"] == "faces")["trusted_code"] is True
+    marker.unlink()
+    assert cli("models", "--untrust", models_dir / "faces.pt")[0] == 0
+    code, out, err = cli("models")
+    assert "faces" not in out and "TorchScript program" in err and not marker.exists()
