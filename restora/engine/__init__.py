@@ -15,9 +15,10 @@ raises ``Cancelled`` between tiles. User-caused problems raise ``RestoraError``
 subclasses whose message is written for people.
 """
 from .device import DeviceInfo, resolve_device
-from .imageio import IMAGE_SUFFIXES, Photo, is_image_path, read_image, write_image
+from .imageio import (IMAGE_SUFFIXES, Photo, image_size, is_image_path, max_pixels, read_image, set_max_pixels,
+                      write_image)
 from .jobs import (BadInputError, CancelToken, Cancelled, JobContext, ModelError, OutOfMemoryError,
-                   RestoraError, UnsafeModelError)
+                   RestoraError, TooLargeError, UnsafeModelError, UntrustedCodeError)
 from .models.base import TASKS, ModelInfo
 from .registry import Registry, default_registry, user_models_dir
 from .tasks.denoise import denoise
@@ -28,7 +29,8 @@ from .tasks.upscale import upscale
 
 __all__ = [
     "BadInputError", "CancelToken", "Cancelled", "DeviceInfo", "IMAGE_SUFFIXES", "JobContext", "ModelError",
-    "ModelInfo", "OutOfMemoryError", "Photo", "Registry", "RestoraError", "TASKS", "UnsafeModelError",
+    "ModelInfo", "OutOfMemoryError", "Photo", "Registry", "RestoraError", "TASKS", "TooLargeError",
+    "UnsafeModelError", "UntrustedCodeError", "image_size", "max_pixels", "set_max_pixels",
     "default_registry", "denoise", "estimate_noise_sigma", "generate", "inpaint", "is_image_path", "mask_to_bool",
     "read_image", "resolve_device", "upscale", "user_models_dir", "write_image",
 ]

@@ -32,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 
-from .jobs import BadInputError
+from .jobs import BadInputError, TooLargeError
 
 #: suffix → format name
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
@@ -97,8 +97,8 @@ def _check_limit(path: Path, width: int, height: int, limit: int) -> None:
     have, allowed = _amount(pixels), _amount(limit)
     if have == allowed:  # just over: rounding would make both read the same
         have, allowed = f"{pixels:,} pixels", f"{limit:,}-pixel"
-    raise BadInputError(f"{path}: {width}x{height} pixels ({have}) is over the {allowed} limit; "
-                        "raise it with --max-pixels or RESTORA_MAX_PIXELS")
+    raise TooLargeError(f"{path}: {width}x{height} pixels ({have}) is over the {allowed} limit; "
+                        "raise it with --max-pixels or RESTORA_MAX_PIXELS", width, height, limit)
 
 
 # --- reading ---------------------------------------------------------------------

@@ -48,6 +48,15 @@ class BadInputError(RestoraError):
     """A missing, corrupt, unsupported or mismatched input file or parameter."""
 
 
+class TooLargeError(BadInputError):
+    """A photo whose header claims more pixels than the limit (a decompression bomb, or just
+    a huge scan): refused before decoding. The person may raise the limit."""
+
+    def __init__(self, message: str, width: int = 0, height: int = 0, limit: int = 0):
+        super().__init__(message)
+        self.width, self.height, self.limit = width, height, limit
+
+
 class ModelError(RestoraError):
     """A model file that cannot be used (unrecognised, wrong task, unsafe...)."""
 

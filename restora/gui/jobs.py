@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from ..engine import (CancelToken, Photo, Registry, denoise, generate, inpaint, read_image, resolve_device,
+from ..engine import (CancelToken, Photo, Registry, TooLargeError, denoise, generate, inpaint, read_image, resolve_device,
                       upscale, write_image)
 from ..engine.jobs import JobContext, UntrustedCodeError, make_context
 from ..engine.tasks.masking import blend_inside_mask
@@ -36,8 +36,14 @@ def _thumb(display: Display) -> QImage:
     return small.scaled(THUMB_SIDE, THUMB_SIDE, Qt.KeepAspectRatio, Qt.SmoothTransformation)
 
 
-def open_photo(path: str, *, progress: Callable[[float], None], cancel: CancelToken) -> tuple[Photo, Display]:
-    photo = read_image(path)
+def open_photo(path: str, max_pixels: Optional[int] = None, *, progress: Callable[[float], None],
+               cancel: CancelToken):
+    """(photo, display), or the TooLargeError of a photo over the pixel limit: the window
+    then asks whether to open it anyway (again with ``max_pixels`` = its size)."""
+    try:
+        photo = read_image(path, max_pixels=max_pixels)
+    except TooLargeError as exc:
+        return exc
     progress(0.5)
     cancel.raise_if_cancelled()
     return photo, make_display(photo.pixels)

@@ -10,13 +10,13 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox, QStackedWidget,
                                QTabWidget, QToolBar, QToolButton, QUndoView, QVBoxLayout, QWidget)
 
 from ..engine import (IMAGE_SUFFIXES, Photo, Registry, RestoraError, default_registry, is_image_path,
-                      mask_to_bool, read_image, write_image)
-from ..engine.jobs import UntrustedCodeError
+                      mask_to_bool, max_pixels, read_image, set_max_pixels, write_image)
+from ..engine.jobs import TooLargeError, UntrustedCodeError
 from ..engine.registry import MODEL_SUFFIXES
 from ..engine.spill import SpillStore
 from . import jobs
@@ -134,6 +134,9 @@ class MainWindow(QMainWindow):
         self._saving: list[Worker] = []
         self._samples: list[SamplesDialog] = []
         self.brush_size = int(self.settings.value("brush/size", 40))
+        limit = self.settings.value("limits/max_megapixels")
+        if limit is not None:   # the person's own limit (Edit ▸ Largest Photo to Open…)
+            set_max_pixels(max(1, int(limit)) * 1_000_000)
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(icon("app", "#5b8def"))
@@ -270,6 +273,8 @@ class MainWindow(QMainWindow):
         A("run", "&Run", self.run_task, "Ctrl+Return", "Run the chosen task", "run")
         A("cancel", "&Cancel Job", self.cancel_job, "Esc", "Stop the running job; the photo stays as it was", "cancel")
         A("add_model", "&Add Model File…", self.add_model_dialog, None, "Add a .pth / .safetensors model", "add-model")
+        A("max_pixels", "Largest Photo to &Open…", self.set_max_megapixels_dialog, None,
+          "Photos bigger than this are refused before they are read (asks to open them anyway)", None)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
@@ -325,6 +330,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Edit")
         m.addAction(self.act_undo)
         m.addAction(self.act_redo)
+        m.addSeparator()
+        m.addAction(self.act_max_pixels)
         m = mb.addMenu("&Mask")
         for a in (self.act_brush, self.act_eraser, self.act_pan, self.act_smaller, self.act_bigger, None,
                   self.act_show_mask, self.act_clear_mask, self.act_invert_mask, None, self.act_load_mask,
@@ -481,12 +488,36 @@ class MainWindow(QMainWindow):
                 continue
             self._open_one(resolved)
 
-    def _open_one(self, path: Path) -> None:
+    def ask_open_large(self, path: Path, exc: TooLargeError) -> bool:
+        """Whether to open a photo over the pixel limit anyway (default: no)."""
+        need_gb = exc.width * exc.height * 4 * 6 / 1e9   # pixels, display, undo copy, work: ~24 B/px
+        return self.ask("Open a very large photo?",
+                        f"“{path.name}” is {exc.width:,} × {exc.height:,} pixels "
+                        f"({exc.width * exc.height / 1e6:,.0f} megapixels), more than the "
+                        f"{exc.limit / 1e6:,.0f}-megapixel limit (Edit ▸ Largest Photo to Open…).\n\n"
+                        f"Opening it needs roughly {need_gb:,.0f} GB of memory. A damaged or hostile "
+                        "file can claim a huge size it does not have.", "Open Anyway", "Cancel")
+
+    def set_max_megapixels_dialog(self) -> None:
+        current = int(self.settings.value("limits/max_megapixels", max_pixels() // 1_000_000))
+        value, ok = QInputDialog.getInt(self, "Largest Photo to Open",
+                                        "Refuse photos larger than (megapixels):", current, 1, 100_000)
+        if ok:
+            self.settings.setValue("limits/max_megapixels", value)
+            set_max_pixels(value * 1_000_000)
+
+    def _open_one(self, path: Path, limit: Optional[int] = None) -> None:
         self.statusBar().showMessage(f"Opening {path.name}…")
-        worker = Worker(jobs.open_photo, str(path))
+        worker = Worker(jobs.open_photo, str(path), limit)
         self._opening.append(worker)
 
         def done(result) -> None:
+            if isinstance(result, TooLargeError):
+                if self.ask_open_large(path, result):
+                    self._open_one(path, result.width * result.height)
+                else:
+                    self.statusBar().showMessage(f"Not opened: {path.name} (too large)", 6000)
+                return
             photo, display = result
             photo.source = Path(path)
             self.add_document(Document(photo, display, history=self.history_store))

@@ -57,3 +57,32 @@ def test_adding_a_program_file_asks_and_remembers(window, qtbot, code_payload, a
     window.add_model(str(path))
     qtbot.waitUntil(lambda: "Added model payload" in window.statusBar().currentMessage(), timeout=10000)
     assert asked == []
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_a_photo_over_the_pixel_limit_asks_before_opening(window, qtbot, make_photo_file, monkeypatch, answer):
+    from restora.engine import imageio
+
+    monkeypatch.setattr(imageio, "_max_pixels_override", 100)
+    path = make_photo_file("big.png")
+    asked = []
+    window.ask_open_large = lambda p, exc: asked.append((p.name, exc.width * exc.height, exc.limit)) or answer
+    window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: bool(asked), timeout=10000)
+    assert asked[0][0] == "big.png" and asked[0][1] > 100 and asked[0][2] == 100
+    if answer:
+        qtbot.waitUntil(lambda: len(window.documents) == 1, timeout=10000)
+    else:
+        qtbot.waitUntil(lambda: "too large" in window.statusBar().currentMessage(), timeout=5000)
+        assert window.documents == [] and window.errors == []
+
+
+def test_the_pixel_limit_setting_is_applied_at_start(qtbot, registry, settings, monkeypatch):
+    from restora.engine import imageio
+    from restora.gui.main_window import MainWindow
+
+    monkeypatch.setattr(imageio, "_max_pixels_override", None)
+    settings.setValue("limits/max_megapixels", 42)
+    win = MainWindow(registry=registry, settings=settings)
+    qtbot.addWidget(win)
+    assert imageio.max_pixels() == 42_000_000
