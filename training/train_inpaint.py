@@ -149,13 +149,17 @@ def low_l1(out, gt, mask):
     return (F.avg_pool2d(out, 4) - F.avg_pool2d(gt, 4)).abs().sum() / (3 * (pool > 0).sum() + 1.0)
 
 
-def mode_seeking(out, mask, z):
-    """1 / (fill difference per noise difference) between the two halves of the batch."""
+def mode_seeking(out, mask, z, target: float):
+    """Mode seeking as a hinge: the two halves of the batch are the same inputs filled with
+    different noise; while their fills differ by less than ``target`` (mean absolute difference
+    in the holes per unit of noise difference) the generator pays the shortfall. The plain
+    1/difference form kept pushing fills apart at the cost of the reconstruction (24 levels
+    apart at step 500 of the first run, holes 33 levels off)."""
     half = out.shape[0] // 2
     m = mask[:half]
     diff = ((out[:half] - out[half:]).abs() * m).sum() / (3 * m.sum() + 1.0)
     dz = (z[:half] - z[half:]).abs().mean()
-    return 1.0 / (diff / dz + 1e-3)
+    return F.relu(target - diff / dz)
 
 
 def main():
@@ -196,7 +200,7 @@ def main():
         z = torch.randn(x.shape[0], 1, size, size, device=device)
         out = model(x, m, z)
         adv_on = step >= cfg.get("adv_from", 0)
-        losses = {"l1": hole_l1(out, x, m), "low": low_l1(out, x, m), "ms": mode_seeking(out, m, z)}
+        losses = {"l1": hole_l1(out, x, m), "low": low_l1(out, x, m), "ms": mode_seeking(out, m, z, cfg.get("ms_target", 0.03))}
         if adv_on:
             fake_logits, fake_feats = disc(out, m)
             with torch.no_grad():
