@@ -11,16 +11,12 @@ import threading
 from pathlib import Path
 from typing import Optional, Union
 
-from . import trust
 from .jobs import ModelError, UntrustedCodeError
-from .models.base import TASKS, ImageModel, ModelInfo, printable
-from .models.builtin import builtin_models, is_restora_file, restora_model
+from .models.base import TASKS, ModelInfo, printable
+from .models.builtin import builtin_models
 from .models.classical import classical_models
-from .models.formats import sniff_model_file
-from .models.generator import TorchScriptGenerator
+from .models.sources import MODEL_SUFFIXES, AnyModel, load_model_file
 
-MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
-AnyModel = Union[ImageModel, TorchScriptGenerator]
 TASK_VERBS = {"inpaint": "inpaint", "denoise": "denoise", "upscale": "upscale", "generate": "generate images"}
 
 
@@ -36,56 +32,6 @@ def user_models_dir() -> Path:
 
 def is_model_path(text: str) -> bool:
     return text.lower().endswith(MODEL_SUFFIXES) or os.sep in text or "/" in text
-
-
-def load_model_file(path: Path) -> AnyModel:
-    """Build the right model class for a user file.
-
-    What the file is comes from its bytes (:mod:`.models.formats`). Weights files are read
-    as data; a program file (TorchScript, torch.export) is loaded only when the person
-    trusts its exact content, and then only once.
-    """
-    from .models.spandrel_models import spandrel_model, untrusted_error
-
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found")
-    if not path.is_file():
-        raise ModelError(f"{path}: is a folder, not a model file")
-    if path.suffix.lower() not in MODEL_SUFFIXES:
-        raise ModelError(f"{path}: not a model file (expected {', '.join(MODEL_SUFFIXES)})")
-    kind = sniff_model_file(path)
-    if not kind.is_program:
-        if kind.kind == "safetensors" and is_restora_file(path):
-            return restora_model(path, source="user")
-        return spandrel_model(path)
-    if not trust.is_trusted(path):
-        raise untrusted_error(path, kind)
-    if kind.kind != "torchscript":
-        raise ModelError(f"{path}: {kind.what}; Restora cannot run these yet")
-    module = _load_trusted_torchscript(path)
-    try:
-        return spandrel_model(path, module, reload=lambda: _load_trusted_torchscript(path))
-    except UntrustedCodeError:
-        raise
-    except ModelError:  # not an image network spandrel knows: a generator
-        return TorchScriptGenerator(path, module)
-
-
-def _load_trusted_torchscript(path: Path):
-    """Load a TorchScript program, re-checking the trust first (the file may have changed)."""
-    import warnings
-
-    import torch
-
-    if not trust.is_trusted(path):
-        raise ModelError(f"{path}: changed since you trusted it; trust it again to run it")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # jit.load's deprecation notice is not for users
-            return torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - any failure is "unusable"
-        raise ModelError(f"{path}: the TorchScript file is damaged or not loadable "
-                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:100]})") from exc
 
 
 class Registry:

@@ -179,7 +179,7 @@ def test_failed_write_leaves_no_file(cli, tmp_path, make_image, save_image, list
     def full_disk(_fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(imageio.os, "fsync", full_disk)
+    monkeypatch.setattr(imageio.files.os, "fsync", full_disk)
     code, _o, err = cli("upscale", src, "-o", tmp_path / "out.png", "--model", "lanczos", "--device", "cpu")
     assert code == 2 and "No space left on device" in one_error_line(err)
     assert listing(tmp_path) == ["in.png"], "no output and no stray .part file"

@@ -194,7 +194,7 @@ def test_failed_write_leaves_nothing(tmp_path, make_image, monkeypatch):
     def broken_fsync(_fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(imageio.os, "fsync", broken_fsync)
+    monkeypatch.setattr(imageio.files.os, "fsync", broken_fsync)
     with pytest.raises(BadInputError, match="cannot write .No space left on device"):
         write_image(tmp_path / "out.png", Photo(make_image(10, 10)))
     assert list(tmp_path.iterdir()) == [], "no output and no stray .part file"
@@ -207,7 +207,7 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, make_image, monkeypatch)
     def interrupted(*_a):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(imageio.os, "replace", interrupted)
+    monkeypatch.setattr(imageio.files.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_image(target, Photo(make_image(10, 10)), overwrite=True)
     assert target.read_bytes() == b"old"

@@ -189,7 +189,7 @@ def test_pillow_own_bomb_check_does_not_interfere(tmp_path):
 
 def test_image_size_reads_only_the_header(tmp_path, monkeypatch):
     path = write_image(tmp_path / "a.jpg", Photo(noisy(30, 40)))
-    monkeypatch.setattr(imageio, "_cv2_decode", lambda _data: pytest.fail("decoded pixels"))
+    monkeypatch.setattr(imageio.decode, "_cv2_decode", lambda _data: pytest.fail("decoded pixels"))
     assert imageio.image_size(path) == (40, 30)
 
 
@@ -344,15 +344,15 @@ def test_jpeg_end_check():
     exif = Image.Exif()
     exif[0x013B] = "someone"
     whole = encoded(img, "JPEG", quality=90, exif=exif.tobytes())
-    assert imageio._jpeg_complete(whole)
-    assert imageio._jpeg_complete(whole + b"\x00" * 100 + b"ftypmp42 a motion photo's video")
-    assert not imageio._jpeg_complete(whole[:-2])
-    assert not imageio._jpeg_complete(whole[:len(whole) // 2])
+    assert imageio.probe._jpeg_complete(whole)
+    assert imageio.probe._jpeg_complete(whole + b"\x00" * 100 + b"ftypmp42 a motion photo's video")
+    assert not imageio.probe._jpeg_complete(whole[:-2])
+    assert not imageio.probe._jpeg_complete(whole[:len(whole) // 2])
     # a complete thumbnail inside an APP1 segment has its own EOI: it must not count
     app1 = b"\xff\xe1" + struct.pack(">H", len(thumb) + 2) + thumb
     with_thumb = whole[:2] + app1 + whole[2:]
-    assert imageio._jpeg_complete(with_thumb)
-    assert not imageio._jpeg_complete(with_thumb[:len(app1) + 600])
+    assert imageio.probe._jpeg_complete(with_thumb)
+    assert not imageio.probe._jpeg_complete(with_thumb[:len(app1) + 600])
 
 
 # --- 3. multi-page, animation, CMYK, thin images, odd names -------------------------
@@ -377,7 +377,7 @@ def test_animated_webp_without_opencv_support(tmp_path, monkeypatch):
     frames = [Image.new("RGBA", (8, 6), c) for c in [(200, 10, 10, 128), (10, 200, 10, 255)]]
     path = tmp_path / "anim.webp"
     frames[0].save(path, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
-    monkeypatch.setattr(imageio, "_cv2_decode", lambda _data: None)   # OpenCV < 4.11
+    monkeypatch.setattr(imageio.decode, "_cv2_decode", lambda _data: None)   # OpenCV < 4.11
     photo = read_image(path)
     assert photo.pixels.shape == (6, 8, 4) and tuple(photo.pixels[0, 0]) == (200, 10, 10, 128)
 
@@ -426,11 +426,11 @@ def test_cmyk_profile_is_never_written_with_rgb_pixels(tmp_path):
 
 def test_profile_rule():
     rgb, gray, cmyk = fake_icc(b"RGB "), fake_icc(b"GRAY"), fake_icc(b"CMYK")
-    assert imageio._profile_for(3, rgb) == rgb and imageio._profile_for(4, rgb) == rgb
-    assert imageio._profile_for(1, gray) == gray and imageio._profile_for(2, gray) == gray
-    assert imageio._profile_for(1, rgb) is None and imageio._profile_for(3, gray) is None
-    assert all(imageio._profile_for(c, cmyk) is None for c in (1, 2, 3, 4))
-    assert imageio._profile_for(3, None) is None and imageio._profile_for(3, b"short") is None
+    assert imageio.icc._profile_for(3, rgb) == rgb and imageio.icc._profile_for(4, rgb) == rgb
+    assert imageio.icc._profile_for(1, gray) == gray and imageio.icc._profile_for(2, gray) == gray
+    assert imageio.icc._profile_for(1, rgb) is None and imageio.icc._profile_for(3, gray) is None
+    assert all(imageio.icc._profile_for(c, cmyk) is None for c in (1, 2, 3, 4))
+    assert imageio.icc._profile_for(3, None) is None and imageio.icc._profile_for(3, b"short") is None
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -499,9 +499,9 @@ def test_umask_without_proc(umask, tmp_path, monkeypatch):
     def no_proc(*_a, **_k):
         raise OSError(errno.ENOENT, "No such file or directory")
 
-    monkeypatch.setattr(imageio, "open", no_proc, raising=False)   # shadows the builtin in the module
+    monkeypatch.setattr(imageio.files, "open", no_proc, raising=False)   # shadows the builtin in the module
     umask(0o027)
-    assert imageio._umask() == 0o027
+    assert imageio.files._umask() == 0o027
     assert os.umask(0o027) == 0o027, "the umask is put back"
     path = write_image(tmp_path / "new.png", Photo(noisy(4, 4)))
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
@@ -648,7 +648,7 @@ def test_full_disk(tmp_path, monkeypatch):
     def full(_fd, _data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(imageio.os, "write", full)
+    monkeypatch.setattr(imageio.files.os, "write", full)
     with pytest.raises(BadInputError, match=r"out.png: cannot write \(No space left on device\)$"):
         write_image(tmp_path / "out.png", Photo(noisy(8, 8)))
     assert os.listdir(tmp_path) == []
@@ -664,7 +664,7 @@ def test_full_disk_on_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return os.pwrite(fd, bytes(data[:10]), 0)
 
-    monkeypatch.setattr(imageio.os, "write", short_then_full)
+    monkeypatch.setattr(imageio.files.os, "write", short_then_full)
     with pytest.raises(BadInputError, match=r"cannot write \(No space left on device\)"):
         write_image(target, Photo(noisy(8, 8)), overwrite=True)
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.png"]
@@ -674,7 +674,7 @@ def test_read_only_folder_simulated(tmp_path, monkeypatch):
     def denied(*_a, **_k):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(imageio.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(imageio.files.tempfile, "mkstemp", denied)
     with pytest.raises(BadInputError, match=r"cannot write \(Permission denied\)"):
         write_image(tmp_path / "out.png", Photo(noisy(8, 8)))
     assert os.listdir(tmp_path) == []
@@ -697,7 +697,7 @@ def test_read_only_folder(tmp_path):
 
 def test_short_writes_are_completed(tmp_path, monkeypatch):
     real_write = os.write
-    monkeypatch.setattr(imageio.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
+    monkeypatch.setattr(imageio.files.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
     img = noisy(16, 16)
     assert np.array_equal(read_image(write_image(tmp_path / "out.png", Photo(img))).pixels, img)
 

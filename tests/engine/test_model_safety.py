@@ -218,3 +218,38 @@ def test_cli_trust_is_visible_in_the_listing(cli, code_payload, models_dir):
     assert cli("models", "--untrust", models_dir / "faces.pt")[0] == 0
     code, out, err = cli("models")
     assert "faces" not in out and "TorchScript program" in err and not marker.exists()
+
+
+def test_a_file_swapped_after_the_trust_check_does_not_run(code_payload, tmp_path, generator_factory, monkeypatch):
+    """The trusted bytes are the ones loaded: hash and load read one buffer."""
+    from restora.engine.models import sources
+
+    payload, marker = code_payload
+    good = generator_factory(tmp_path / "good.pt")
+    trust.trust(good)
+    target = tmp_path / "swap.pt"
+    shutil.copy(good, target)
+    real_is_trusted = trust.is_trusted
+
+    def swap_after_check(path, digest=None):
+        verdict = real_is_trusted(path, digest)
+        shutil.copy(payload, target)          # the attacker's swap, right after the check
+        return verdict
+
+    monkeypatch.setattr(sources.trust, "is_trusted", swap_after_check)
+    with pytest.raises(ModelError, match="changed since you trusted it"):
+        sources.load_model_file(target)       # swapped after the first check: its bytes are refused
+    assert not marker.exists()
+    shutil.copy(good, target)
+    calls = []
+    monkeypatch.setattr(sources.trust, "is_trusted",
+                        lambda path, digest=None: calls.append(1) or (swap_after_check(path, digest)
+                                                                     if len(calls) == 2 else real_is_trusted(path, digest)))
+    model = sources.load_model_file(target)   # swapped after the bytes were read and checked: those run
+    assert model.info.task == "generate" and not marker.exists()
+
+
+def test_model_sources_are_an_ordered_registry():
+    from restora.engine.models.sources import SOURCES
+
+    assert [s.name for s in SOURCES] == ["restora", "torchscript", "spandrel"]

@@ -63,7 +63,7 @@ def test_adding_a_program_file_asks_and_remembers(window, qtbot, code_payload, a
 def test_a_photo_over_the_pixel_limit_asks_before_opening(window, qtbot, make_photo_file, monkeypatch, answer):
     from restora.engine import imageio
 
-    monkeypatch.setattr(imageio, "_max_pixels_override", 100)
+    monkeypatch.setattr(imageio.limits, "_max_pixels_override", 100)
     path = make_photo_file("big.png")
     asked = []
     window.ask_open_large = lambda p, exc: asked.append((p.name, exc.width * exc.height, exc.limit)) or answer
@@ -81,7 +81,7 @@ def test_the_pixel_limit_setting_is_applied_at_start(qtbot, registry, settings, 
     from restora.engine import imageio
     from restora.gui.main_window import MainWindow
 
-    monkeypatch.setattr(imageio, "_max_pixels_override", None)
+    monkeypatch.setattr(imageio.limits, "_max_pixels_override", None)
     settings.setValue("limits/max_megapixels", 42)
     win = MainWindow(registry=registry, settings=settings)
     qtbot.addWidget(win)

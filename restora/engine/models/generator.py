@@ -24,7 +24,7 @@ class TorchScriptGenerator:
     """A stochastic image generator. ``sample`` returns uint8 RGB HxWx3 images.
 
     Built from an already loaded TorchScript module: only a file the person trusts is
-    ever loaded (see registry.load_model_file), and it is loaded once.
+    ever loaded (see sources.load_model_file), and it is loaded once.
     """
 
     def __init__(self, path: Path, module):

@@ -1,0 +1,104 @@
+"""Atomic writes: a temporary file beside the target, renamed into place, so a failed or
+cancelled write never leaves a half-written file."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+#: our temporary files: ".NAME." + mkstemp's 8 random characters + ".part"
+_PART_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
+_STALE_PART_S = 600      # a write that has not touched its part file for 10 minutes is dead
+_SWEEP_EVERY_S = 60      # a batch writing thousands of files scans its folder once a minute
+_swept: dict[str, float] = {}
+_sweep_lock = threading.Lock()
+_umask_lock = threading.Lock()
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place.
+
+    A replaced file keeps its mode; a new one gets ``mode``, by default the one a plain
+    ``open()`` would give it (0o666 minus the umask). A symlink keeps pointing at its
+    (rewritten) target.
+    """
+    path = _write_target(Path(path))
+    mode = _mode_for(path, mode)
+    _sweep_stale_parts(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)  # mkstemp made it 0600, which os.replace would keep
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]  # os.write may write less than asked
+
+
+def _write_target(path: Path) -> Path:
+    """Where the bytes go: through a symlink to the file it names (renaming onto the link
+    itself would replace it by a regular file and leave the target stale)."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
+def _mode_for(path: Path, new_mode: Optional[int]) -> Optional[int]:
+    if os.name == "nt":  # no POSIX modes to carry
+        return None
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return new_mode if new_mode is not None else 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask. Linux shows it in /proc; elsewhere it can only be read by setting
+    it, so set a strict one for that instant (a file another thread creates meanwhile is
+    private, not world-writable) and put it back, under a lock."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    with _umask_lock:
+        old = os.umask(0o077)
+        os.umask(old)
+    return old
+
+
+def _sweep_stale_parts(folder: Path) -> None:
+    """Delete our own temporary files that a killed write left behind, once they are old
+    enough that no live write can own them. Only names of our pattern; errors ignored."""
+    key, now = os.path.abspath(folder), time.time()
+    with _sweep_lock:
+        if now - _swept.get(key, float("-inf")) < _SWEEP_EVERY_S:
+            return
+        _swept[key] = now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not _PART_NAME.match(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > _STALE_PART_S:
+                os.unlink(entry.path)

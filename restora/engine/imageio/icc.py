@@ -1,0 +1,23 @@
+"""Colour profiles: which ICC profile may go with which pixels."""
+from __future__ import annotations
+
+from typing import Optional
+
+
+def _icc_space(icc: Optional[bytes]) -> Optional[bytes]:
+    """The data colour space of an ICC profile (header bytes 16..20: b'RGB ', b'GRAY', b'CMYK'...)."""
+    if not icc or len(icc) < 128:  # the ICC header alone is 128 bytes
+        return None
+    return bytes(icc[16:20])
+
+
+def _profile_for(pixels_channels: int, icc: Optional[bytes]) -> Optional[bytes]:
+    """The profile to write with pixels stored as ``pixels_channels`` channels, or None.
+
+    Rule: a profile describes pixels of one colour space, so it is written only when that
+    space matches what is stored: 'GRAY' for gray (1) and gray+alpha (2), 'RGB ' for RGB (3)
+    and RGBA (4). A CMYK profile on RGB pixels, or a gray one on pixels that became RGB
+    (a colour model, WebP's RGB-only storage), would make viewers show wrong colours.
+    """
+    want = b"GRAY" if pixels_channels in (1, 2) else b"RGB "
+    return icc if _icc_space(icc) == want else None
