@@ -21,22 +21,19 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .engine import (TASKS, BadInputError, ModelError, Photo, RestoraError, default_registry, is_image_path,
-                     read_image, resolve_device, write_image)
+from .engine import (TASKS, BadInputError, ModelError, Photo, RestoraError, all_tasks, default_registry,
+                     is_image_path, read_image, resolve_device, write_image)
 from .engine import imageio
 from .engine.device import DEVICE_CHOICES
+from .engine.recipe import RecipeStep, load_recipe, save_recipe
+from .engine.tasks.runner import check_models, replay, run_task
+from .engine.tasks.spec import MASK_NONE, MASK_REQUIRED, OUTPUT_IMAGES, Param, Task, fields_of
 
-try:
-    from .engine.tasks.denoise import MAX_SIGMA
-except ImportError:  # the engine's bound moved: it still checks it itself
-    MAX_SIGMA = 255.0
-
-COMMANDS = ("denoise", "upscale", "inpaint", "generate", "models")
+#: every task is a command (generated from the task list), plus these
+COMMANDS = tuple(t.name for t in all_tasks()) + ("apply", "models")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130   # 128 + SIGINT, like a shell
 EXIT_TERMINATED = 143    # 128 + SIGTERM
-MAX_SEED = 2 ** 32 - 1   # the range numpy's RandomState (used by stochastic models) takes
-MAX_COUNT = 256
 MAX_SIDE = 1 << 16
 TEXT_LIMIT = 200         # longest name/description printed from a model file
 ERROR_LIMIT = 1000       # longest error line (paths can be long)
@@ -84,18 +81,23 @@ def int_in(low: int, high: Optional[int] = None) -> Callable[[str], int]:
     return parse
 
 
-def sigma_value(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_SIGMA):
-        raise argparse.ArgumentTypeError(f"{text[:40]} is out of range: use 0 < S <= {MAX_SIGMA:g}")
-    return value
+def option_type(name: str, spec: Param) -> Callable[[str], object]:
+    """An argparse type for a task parameter: parsed as its kind, checked by its Param."""
+    def parse(text: str):
+        try:
+            value = spec.kind(text)
+        except ValueError:
+            kind = "whole number" if spec.kind is int else "number"
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a {kind}") from None
+        try:
+            return spec.check(name, value)
+        except BadInputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="restora", description="Restore photos: denoise, upscale, inpaint, generate. "
+    parser = ArgumentParser(prog="restora", description="Restore photos: " + ", ".join(t.name for t in all_tasks()) + ". "
                             "Run without a command to open the window.")
     parser.add_argument("-V", "--version", action="version", version=f"restora {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -112,31 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the program model file given with --model (TorchScript); only for files "
                              "you trust; remembered by the file's content hash")
 
-    def task(name: str, help_text: str, inputs: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+    def io_options(p: argparse.ArgumentParser, inputs: bool) -> None:
         if inputs:
             p.add_argument("input", metavar="IN", help="image file or folder of images")
         p.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="output file or folder (a batch creates a missing folder)")
-        p.add_argument("--model", metavar="NAME|FILE", help="model name (see `restora models`) or model file")
-        return p
 
-    p = task("denoise", "Remove noise from photos.")
-    p.add_argument("--sigma", type=sigma_value, default=None, metavar="S",
-                   help=f"noise strength as σ in 0..255 units, at most {MAX_SIGMA:g} "
-                        "(default: estimated from each photo)")
-    p = task("upscale", "Enlarge photos.")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4, 8), default=None,
-                   help="enlargement factor (default: the model's own, or 2)")
-    p = task("inpaint", "Fill masked areas (scratches, stains, tears).")
-    p.add_argument("--mask", required=True, metavar="MASK",
-                   help="mask image (white/non-zero = fill) or folder of masks named like the photos")
-    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="seed for stochastic models")
-    p = task("generate", "Sample images from a GAN generator.", inputs=False)
-    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="first seed; image i uses seed+i")
-    p.add_argument("--count", type=int_in(1, MAX_COUNT), default=1, help=f"number of images (1..{MAX_COUNT})")
-    p.add_argument("--latent-dim", type=int_in(1, MAX_SIDE), default=None, metavar="N",
-                   help="latent size, when the generator does not declare it")
+    for task in all_tasks():
+        add_task_command(sub, task, common, io_options)
+    p = sub.add_parser("apply", parents=[common], help="Replay a recipe on photos.",
+                       description="Replay a recipe (written by --recipe-out or the window) on photos: the same "
+                                   "steps, models and parameters; the same pixels on the same input and device.")
+    p.add_argument("recipe", metavar="RECIPE", help="recipe file (.json)")
+    io_options(p, True)
+    p.add_argument("--mask", metavar="MASK", help="masks for steps whose stored mask does not fit the photo "
+                   "(a mask image or a folder of masks named like the photos)")
+    p.add_argument("--inside", metavar="MASK", help="areas for steps limited to one whose stored area does not fit")
+    p.add_argument("--recipe-out", metavar="FILE", help="write the recipe of what was done (JSON)")
     p = sub.add_parser("models", help="List available models.", description="List available models.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--task", choices=TASKS, default=None, help="only models for this task")
@@ -147,11 +141,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_task_command(sub, task: Task, common: argparse.ArgumentParser, io_options) -> None:
+    """One subcommand per task, its options read from the task's typed parameters."""
+    p = sub.add_parser(task.name, parents=[common], help=task.summary, description=task.summary)
+    io_options(p, task.takes_photo)
+    p.add_argument("--model", metavar="NAME|FILE", help="model name (see `restora models`) or model file")
+    if task.mask != MASK_NONE:
+        p.add_argument("--mask", required=task.mask == MASK_REQUIRED, metavar="MASK",
+                       help="mask image (white/non-zero = fill) or folder of masks named like the photos")
+    if task.inside_mask:
+        p.add_argument("--inside", metavar="MASK", help="keep the result only inside this mask (white), the photo "
+                       "elsewhere, with a soft edge; a mask image or a folder of masks named like the photos")
+    for name, spec, default in fields_of(task.Params):
+        option = "--" + name.replace("_", "-")
+        if spec.choices:
+            p.add_argument(option, dest=name, type=spec.kind, choices=spec.choices, default=default, help=spec.help)
+        else:
+            p.add_argument(option, dest=name, type=option_type(name, spec), default=default, metavar=spec.metavar,
+                           help=f"{spec.help} [{spec.span()}]")
+    if task.takes_photo:
+        p.add_argument("--recipe-out", metavar="FILE", help="write the recipe of what was done (JSON), to replay "
+                       "with `restora apply` (one photo at a time)")
+    p.set_defaults(task=task)
+
+
 @dataclass
 class Job:
     source: Optional[Path]
     target: Path
     mask: Optional[Path] = None
+    inside: Optional[Path] = None   # the area to keep the result in
     problem: Optional[str] = None   # found while planning; reported with the other refusals
 
 
@@ -164,16 +183,19 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def plan_jobs(args) -> list[Job]:
-    """Pair inputs, outputs and masks. Raises for what stops the whole run; a problem of one
-    photo of a batch stays in its Job."""
+    """Pair inputs, outputs, masks and areas. Raises for what stops the whole run; a problem
+    of one photo of a batch stays in its Job."""
     source, target = Path(args.input), Path(args.output)
-    mask = Path(args.mask) if getattr(args, "mask", None) else None
+    masks = [Path(m) if m else None for m in (getattr(args, "mask", None), getattr(args, "inside", None))]
     if not source.exists():
         raise BadInputError(f"{source}: file not found")
-    if mask is not None and not mask.exists():
-        raise BadInputError(f"{mask}: mask file not found")
+    for m in masks:
+        if m is not None and not m.exists():
+            raise BadInputError(f"{m}: mask file not found")
+    optional = args.command == "apply"   # a recipe may carry the masks itself
     if not source.is_dir():
-        return [Job(source, target / source.name if target.is_dir() else target, _pair_mask(mask, source))]
+        return [Job(source, target / source.name if target.is_dir() else target,
+                    *(_pair_mask(m, source, optional) for m in masks))]
     if target.exists() and not target.is_dir():
         raise BadInputError(f"{target}: IN is a folder, so OUT must be a folder too")
     if target.resolve() == source.resolve() and not args.overwrite:
@@ -181,22 +203,26 @@ def plan_jobs(args) -> list[Job]:
     images = list_images(source)
     if not images:
         raise BadInputError(f"{source}: no images (PNG, JPEG, TIFF, WebP, BMP) in this folder")
-    return [_batch_job(p, target / p.name, mask) for p in images]
+    return [_batch_job(p, target / p.name, masks, optional) for p in images]
 
 
-def _batch_job(image: Path, target: Path, mask: Optional[Path]) -> Job:
+def _batch_job(image: Path, target: Path, masks: list, optional: bool) -> Job:
     try:
-        return Job(image, target, _pair_mask(mask, image))
+        return Job(image, target, *(_pair_mask(m, image, optional) for m in masks))
     except BadInputError as exc:
         return Job(image, target, problem=str(exc))
 
 
-def _pair_mask(mask: Optional[Path], image: Path) -> Optional[Path]:
+def _pair_mask(mask: Optional[Path], image: Path, optional: bool = False) -> Optional[Path]:
+    """The mask for ``image``: ``mask`` itself, or the file named like it in a mask folder
+    (None when ``optional`` and there is none)."""
     if mask is None or not mask.is_dir():
         return mask
     for candidate in [mask / image.name] + [mask / (image.stem + s) for s in (".png", ".bmp", ".tif", ".jpg", ".webp")]:
         if candidate.exists():
             return candidate
+    if optional:
+        return None
     raise BadInputError(f"{image}: no mask named like it in {mask}")
 
 
@@ -247,25 +273,26 @@ def check_output(target: Path, reads: tuple, overwrite: bool, made_later: Option
         raise BadInputError(f"{folder}: output folder does not exist (create it first)")
 
 
-def check_mask(job: Job) -> None:
-    """The mask must be an image of the photo's size (compared decoded when the headers differ,
+def check_mask(job: Job, mask: Optional[Path]) -> None:
+    """A mask must be an image of the photo's size (compared decoded when the headers differ,
     as EXIF orientation may turn one of them)."""
-    if job.mask is None:
+    if mask is None:
         return
-    if photo_size(job.mask) == photo_size(job.source):
+    if photo_size(mask) == photo_size(job.source):
         return
-    (mw, mh), (pw, ph) = decoded_size(job.mask), decoded_size(job.source)
+    (mw, mh), (pw, ph) = decoded_size(mask), decoded_size(job.source)
     if (mw, mh) != (pw, ph):
-        raise BadInputError(f"{job.mask}: mask size {mw}x{mh} does not match the photo {job.source.name} "
+        raise BadInputError(f"{mask}: mask size {mw}x{mh} does not match the photo {job.source.name} "
                             f"({pw}x{ph})")
 
 
 def check_job(job: Job, overwrite: bool, made_later: Optional[Path]) -> None:
     if job.problem:
         raise BadInputError(job.problem)
-    check_output(job.target, (job.source, job.mask), overwrite, made_later)
+    check_output(job.target, (job.source, job.mask, job.inside), overwrite, made_later)
     photo_size(job.source)
-    check_mask(job)
+    check_mask(job, job.mask)
+    check_mask(job, job.inside)
 
 
 def preflight(jobs: list[Job], overwrite: bool, made_later: Optional[Path]) -> list[Job]:
@@ -328,38 +355,63 @@ def run_image_task(args, work: Callable[[Photo, Job, Callable[[float], None]], n
     return EXIT_USER_ERROR if failures else 0
 
 
-def cmd_denoise(args) -> int:
-    from .engine import denoise
-
-    check_model(args, "denoise")
-
-    def work(photo, _job, progress):
-        return denoise(photo.pixels, args.sigma, model=args.model, device=args.device, tile=args.tile,
-                       progress=progress)
-    return run_image_task(args, work)
+def read_mask(path: Optional[Path]) -> Optional[np.ndarray]:
+    return read_image(path).pixels if path is not None else None
 
 
-def cmd_upscale(args) -> int:
-    from .engine import upscale
-
-    model = check_model(args, "upscale", args.scale)
-    scale = args.scale or (model.info.scale if args.model else None) or 2  # a named model's own, else 2
-
-    def work(photo, _job, progress):
-        return upscale(photo.pixels, scale, model=args.model, device=args.device, tile=args.tile, progress=progress)
-    return run_image_task(args, work)
-
-
-def cmd_inpaint(args) -> int:
-    from .engine import inpaint
-
-    check_model(args, "inpaint")
+def cmd_task(args) -> int:
+    """Any photo task: every photo (or folder of photos) through ``run_task``."""
+    task: Task = args.task
+    params = task.parse({name: getattr(args, name) for name, _s, _d in fields_of(task.Params)})
+    check_model(args, task.model_task, getattr(params, "scale", None))
+    recipe_out = _recipe_target(args)
+    steps: list[RecipeStep] = []
 
     def work(photo, job, progress):
-        mask = read_image(job.mask).pixels
-        return inpaint(photo.pixels, mask, model=args.model, seed=args.seed, device=args.device, tile=args.tile,
-                       progress=progress)
-    return run_image_task(args, work)
+        result = run_task(task, photo.pixels, params, mask=read_mask(job.mask), inside=read_mask(job.inside),
+                          model=args.model, device=args.device, tile=args.tile, progress=progress)
+        steps.append(result.step)
+        return result.images[0]
+    return _with_recipe(run_image_task(args, work), recipe_out, steps, args.overwrite)
+
+
+def cmd_apply(args) -> int:
+    """`restora apply RECIPE IN -o OUT`: the recipe's steps on every photo."""
+    steps = load_recipe(args.recipe)
+    check_models(steps, default_registry())
+    resolve_device(args.device)
+    recipe_out = _recipe_target(args)
+    done: list[RecipeStep] = []
+
+    def work(photo, job, progress):
+        def masks(_index, _step, shape, kind):
+            path = job.mask if kind == "mask" else job.inside
+            return read_mask(path)
+        pixels, ran = replay(steps, photo.pixels, masks=masks, device=args.device, progress=progress)
+        done.extend(ran)
+        return pixels
+    return _with_recipe(run_image_task(args, work), recipe_out, done, args.overwrite)
+
+
+def _recipe_target(args) -> Optional[Path]:
+    """--recipe-out, checked before any work (one photo at a time: a recipe holds its masks)."""
+    if not getattr(args, "recipe_out", None):
+        return None
+    target = Path(args.recipe_out)
+    if Path(args.input).is_dir():
+        raise BadInputError("--recipe-out works on one photo at a time (a recipe holds that photo's masks)")
+    if target.exists() and not args.overwrite:
+        raise BadInputError(f"{target}: already exists (pass --overwrite to replace it)")
+    if not target.parent.is_dir():
+        raise BadInputError(f"{target.parent}: output folder does not exist (create it first)")
+    return target
+
+
+def _with_recipe(code: int, target: Optional[Path], steps: list[RecipeStep], overwrite: bool) -> int:
+    if target is not None and code == 0 and steps:
+        save_recipe(target, steps, overwrite=overwrite)
+        print(f"recipe: {clean_text(target, ERROR_LIMIT)}", file=sys.stderr)
+    return code
 
 
 def generate_targets(output: Path, seed: int, count: int) -> Iterator[Path]:
@@ -372,20 +424,19 @@ def generate_targets(output: Path, seed: int, count: int) -> Iterator[Path]:
 
 
 def cmd_generate(args) -> int:
-    from .engine import generate
-
-    check_model(args, "generate")
+    task: Task = args.task
+    params = task.parse({name: getattr(args, name) for name, _s, _d in fields_of(task.Params)})
+    check_model(args, task.model_task)
     output = Path(args.output)
     folder = None if output.suffix else output
     if folder is not None and folder.exists() and not folder.is_dir():
         raise BadInputError(f"{folder}: is a file; give a folder or a file name ending in .png, .jpg, ...")
-    targets = list(generate_targets(output, args.seed, args.count))
+    targets = list(generate_targets(output, params.seed, params.count))
     for t in targets:
         check_output(t, (), args.overwrite, folder)
     progress = Progress("generate")
     try:
-        images = generate(model=args.model, seed=args.seed, count=args.count, latent_dim=args.latent_dim,
-                          device=args.device, progress=progress)
+        images = run_task(task, None, params, model=args.model, device=args.device, progress=progress).images
     finally:
         progress.close()
     if folder is not None:
@@ -433,8 +484,14 @@ def change_trust(path: Path, trusted: bool) -> int:
     return 0
 
 
-HANDLERS = {"denoise": cmd_denoise, "upscale": cmd_upscale, "inpaint": cmd_inpaint,
-            "generate": cmd_generate, "models": cmd_models}
+HANDLERS = {"apply": cmd_apply, "models": cmd_models}
+
+
+def handler(args) -> Callable:
+    task = getattr(args, "task", None)
+    if isinstance(task, Task):
+        return cmd_generate if task.output == OUTPUT_IMAGES else cmd_task
+    return HANDLERS[args.command]
 
 
 def apply_common_options(args) -> None:
@@ -485,7 +542,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 def run_command(args) -> int:
     try:
         apply_common_options(args)
-        return HANDLERS[args.command](args)
+        return handler(args)(args)
     except RestoraError as exc:
         error(str(exc))
         return EXIT_USER_ERROR

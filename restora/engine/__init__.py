@@ -26,6 +26,9 @@ from .tasks.generate import generate
 from .tasks.inpaint import inpaint, mask_to_bool
 from .tasks.noise import estimate_noise_sigma
 from .tasks.upscale import upscale
+from .tasks.catalog import all_tasks, get_task, register
+from .tasks.runner import TaskResult, replay, run_task
+from .recipe import RecipeStep, load_recipe, save_recipe
 
 __all__ = [
     "BadInputError", "CancelToken", "Cancelled", "DeviceInfo", "IMAGE_SUFFIXES", "JobContext", "ModelError",
@@ -33,4 +36,6 @@ __all__ = [
     "UnsafeModelError", "UntrustedCodeError", "image_size", "max_pixels", "set_max_pixels",
     "default_registry", "denoise", "estimate_noise_sigma", "generate", "inpaint", "is_image_path", "mask_to_bool",
     "read_image", "resolve_device", "upscale", "user_models_dir", "write_image",
+    "RecipeStep", "TaskResult", "all_tasks", "get_task", "load_recipe", "register", "replay", "run_task",
+    "save_recipe",
 ]

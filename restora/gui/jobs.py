@@ -13,10 +13,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from ..engine import (CancelToken, Photo, Registry, TooLargeError, denoise, generate, inpaint, read_image, resolve_device,
-                      upscale, write_image)
+from ..engine import (CancelToken, Photo, Registry, TooLargeError, generate, inpaint, read_image, resolve_device,
+                      run_task, write_image)
 from ..engine.jobs import JobContext, UntrustedCodeError, make_context
-from ..engine.tasks.masking import blend_inside_mask
 from .display import Display, array_to_qimage, make_display, mask_to_array
 
 THUMB_SIDE = 256
@@ -76,32 +75,29 @@ def trust_model(registry: Registry, path: str, *, progress, cancel):
 
 def run_denoise(pixels: np.ndarray, sigma: Optional[float], model: Optional[str], registry: Registry,
                 mask=None, *, progress, cancel, tile: Optional[int] = None) -> Result:
-    ctx = make_context(progress, cancel)
-    out = denoise(pixels, sigma, model=model, registry=registry, tile=tile, progress=ctx.sub(0, 0.9).report,
-                  cancel=cancel)
-    if mask is not None:
-        out = blend_inside_mask(pixels, out, mask_to_array(mask))
-    cancel.raise_if_cancelled()
-    display = make_display(out)
-    ctx.report(1.0)
-    where = " (inside mask)" if mask is not None else ""
-    return Result(out, display, f"Denoise {model or ''}{where}".replace("  ", " "))
+    return _run_photo_task("denoise", pixels, {"sigma": sigma}, model, registry, mask, progress, cancel, tile,
+                           f"Denoise {model or ''}")
 
 
 def run_upscale(pixels: np.ndarray, scale: int, model: Optional[str], registry: Registry,
                 mask=None, *, progress, cancel) -> Result:
+    return _run_photo_task("upscale", pixels, {"scale": scale}, model, registry, mask, progress, cancel, None,
+                           f"Upscale ×{scale} {model or ''}")
+
+
+def _run_photo_task(task: str, pixels, params: dict, model, registry, mask, progress, cancel, tile,
+                    label: str) -> Result:
+    """The engine runs the task (and "only inside the mask"); here only the screen image."""
     ctx = make_context(progress, cancel)
-    span = 0.7 if mask is not None else 0.9
-    out = upscale(pixels, scale, model=model, registry=registry, progress=ctx.sub(0, span).report, cancel=cancel)
-    if mask is not None:
-        plain = upscale(pixels, scale, model="lanczos", registry=registry,
-                        progress=ctx.sub(span, 0.9).report, cancel=cancel)
-        out = blend_inside_mask(plain, out, mask_to_array(mask))
+    inside = mask_to_array(mask) if mask is not None else None
+    done = run_task(task, pixels, params, inside=inside, model=model, registry=registry, tile=tile,
+                    progress=ctx.sub(0, 0.9).report, cancel=cancel)
+    out = done.images[0]
     cancel.raise_if_cancelled()
     display = make_display(out)
     ctx.report(1.0)
     where = " (inside mask)" if mask is not None else ""
-    return Result(out, display, f"Upscale ×{scale} {model or ''}{where}")
+    return Result(out, display, f"{label}{where}".replace("  ", " "))
 
 
 def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, variants: int, registry: Registry,

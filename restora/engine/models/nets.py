@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["build", "UNetDenoiser", "GrayFromColor", "CompactSR", "MultiScaleSR", "InpaintGenerator",
-           "ARCHS"]
+           "DamageDetector", "ARCHS"]
 
 
 def _pad_to(x: torch.Tensor, m: int):
@@ -324,6 +324,7 @@ ARCHS = {
     "GrayFromColor": GrayFromColor,
     "CompactSR": CompactSR,
     "MultiScaleSR": MultiScaleSR,
+    "DamageDetector": lambda **kw: DamageDetector(**kw),  # defined below (appended)
 }
 
 
@@ -332,3 +333,47 @@ def build(arch: str, config: Dict) -> nn.Module:
     if arch not in ARCHS:
         raise KeyError("unknown architecture %r (known: %s)" % (arch, ", ".join(ARCHS)))
     return ARCHS[arch](**dict(config))
+
+
+class DamageDetector(nn.Module):
+    """Damage segmentation (scratches, cracks, dust, stains, folds, tears) for ``restora detect``.
+
+    ``forward(x)``: x N x 3 x H x W in [0, 1] (a gray photo as three equal channels); returns
+    N x 1 x H x W logits (damage where > 0; sigmoid for a probability). Any H, W (padded inside
+    to a multiple of 4, cropped back).
+
+    A 3-level U-Net of residual blocks: full resolution at ``channels[0]`` (1-px scratches
+    and specks need full-resolution features), 1/2 and 1/4 below; the 1/4 level cycles
+    dilations 1, 2, 4 so stains and torn edges get ~100 px of context cheaply. Additive skips,
+    no normalisation layers: ReLU and convs only (fp16-safe, traceable).
+    """
+
+    mult = 4
+
+    def __init__(self, in_channels: int = 3, channels: List[int] = (16, 32, 64),
+                 blocks: List[int] = (1, 1, 3)):
+        super().__init__()
+        c0, c1, c2 = channels
+        b0, b1, b2 = blocks
+        self.in_channels = in_channels
+        self.head = nn.Conv2d(in_channels, c0, 3, 1, 1)
+        self.enc0 = nn.Sequential(*[ResBlock(c0) for _ in range(b0)])
+        self.down1 = nn.Conv2d(c0, c1, 2, 2, 0)
+        self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(b1)])
+        self.down2 = nn.Conv2d(c1, c2, 2, 2, 0)
+        self.body = nn.Sequential(*[DilatedBlock(c2, (1, 2, 4)[i % 3]) for i in range(b2)])
+        self.up2 = nn.ConvTranspose2d(c2, c1, 2, 2, 0)
+        self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(b1)])
+        self.up1 = nn.ConvTranspose2d(c1, c0, 2, 2, 0)
+        self.dec0 = nn.Sequential(*[ResBlock(c0) for _ in range(b0)])
+        self.tail = nn.Conv2d(c0, 1, 3, 1, 1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xp, h, w = _pad_to(x, self.mult)
+        f0 = self.enc0(self.act(self.head(xp - 0.5)))
+        f1 = self.enc1(self.act(self.down1(f0)))
+        f2 = self.body(self.act(self.down2(f1)))
+        d1 = self.dec1(self.act(self.up2(f2)) + f1)
+        d0 = self.dec0(self.act(self.up1(d1)) + f0)
+        return self.tail(d0)[..., :h, :w]

@@ -179,13 +179,22 @@ def adapt_channels(model: ImageModel, photo_channels: int, fn: CropFn, *, luma_o
 
 
 def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
-                height: int, width: int) -> Optional[int]:
+                height: int, width: int, record: Optional[dict] = None) -> Optional[int]:
     """Core tile size in input pixels; ``None`` means one whole-image pass.
 
     ``requested``: None = automatic, 0 = no tiling, N = N px tiles. Automatic sizing
     gives a tile a share of the device's free memory, so tiles grow on big GPUs and
-    stay bounded (flat memory) on the CPU.
+    stay bounded (flat memory) on the CPU. ``record`` gets the size used (0: whole image):
+    a recipe replays it, since tiled and whole-image results differ by a level or two.
     """
+    side = _tile_for(model, device, requested, height, width)
+    if record is not None:
+        record["tile"] = side or 0
+    return side
+
+
+def _tile_for(model: ImageModel, device: DeviceInfo, requested: Optional[int],
+              height: int, width: int) -> Optional[int]:
     if requested == 0:
         return None
     if requested:
@@ -204,7 +213,8 @@ def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
 
 def setup(model_name: Optional[str], task: str, device: str, registry: Optional[Registry],
           progress: Optional[ProgressFn], cancel: Optional[CancelToken], scale: Optional[int] = None,
-          channels: Optional[int] = None, accept: Optional[Callable[[ImageModel], None]] = None):
+          channels: Optional[int] = None, accept: Optional[Callable[[ImageModel], None]] = None,
+          record: Optional[dict] = None):
     """Resolve device and model (loading it), and build the job context.
 
     Arguments must have passed :func:`check_job`. ``accept(model)`` may refuse the resolved
@@ -219,6 +229,8 @@ def setup(model_name: Optional[str], task: str, device: str, registry: Optional[
         raise ModelError(f"{_show(model_name)}: cannot open the model ({exc.strerror or exc})") from exc
     if accept is not None:
         accept(model)
+    if record is not None:   # what a recipe needs to name the model and replay the run
+        record.update(model=model.info, device=dev.name)
     model.prepare(dev)
     ctx.report(0.0)
     return model, dev, ctx

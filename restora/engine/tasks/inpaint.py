@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -7,7 +8,9 @@ import numpy as np
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
 from ..tiling import from_float, iter_regions, mask_regions, to_float
-from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, check_job, check_seed, check_tile,
+from .catalog import register
+from .spec import MASK_REQUIRED, Task, param
+from .common import (MAX_SEED, adapt_channels, as_hwc, as_neutral_rgb, bit_depth, check_job, check_seed, check_tile,
                      choose_tile, gray_if_neutral, restore_layout, setup, split_alpha)
 
 
@@ -38,7 +41,8 @@ def check_fillable(net, holes: np.ndarray) -> None:
 
 def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None, seed: int = 0,
             device: str = "auto", tile: Optional[int] = None, registry: Optional[Registry] = None,
-            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+            record: Optional[dict] = None) -> np.ndarray:
     """Fill the pixels where ``mask`` is non-zero; every other pixel is returned unchanged.
 
     Only crops around the holes are processed (with context), so a few scratches on
@@ -49,7 +53,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
     seed, tile = check_seed(seed), check_tile(tile)
     model = check_job(model, device, registry, progress, cancel)
     net, dev, ctx = setup(model, "inpaint", device, registry, progress, cancel,
-                          accept=lambda net: check_fillable(net, holes))
+                          accept=lambda net: check_fillable(net, holes), record=record)
     out = pixels.copy()
     if not holes.any():
         ctx.report(1.0)
@@ -57,7 +61,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
     color, alpha = split_alpha(pixels)
     color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB is filled as gray
     params = {"seed": seed, "bit_depth": bit_depth(pixels), "check": ctx.check}
-    max_side = choose_tile(net, dev, tile, *color.shape[:2]) or max(color.shape[:2])
+    max_side = choose_tile(net, dev, tile, *color.shape[:2], record=record) or max(color.shape[:2])
     max_side = max(max_side, 4 * net.context_px)
     regions = mask_regions(holes, net.context_px, max_side)
     result = out[:, :, :3 if neutral else color.shape[2]]
@@ -79,3 +83,12 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
         target = result[r.y0:r.y1, r.x0:r.x1]
         target[hole] = filled.reshape(target.shape)[hole]
     return restore_layout(out, image)
+
+
+@dataclass(frozen=True)
+class InpaintParams:
+    seed: int = param(0, kind=int, lo=0, hi=MAX_SEED, help="seed for stochastic models")
+
+
+register(Task("inpaint", "Inpaint", "Fill masked areas (scratches, stains, tears).", "inpaint", InpaintParams,
+              run=lambda pixels, mask, p, **job: inpaint(pixels, mask, seed=p.seed, **job), mask=MASK_REQUIRED))

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import cv2
 import numpy as np
 
 from ..jobs import BadInputError, CancelToken, ProgressFn
-from ..registry import Registry
+from ..registry import Registry, default_registry
 from ..tiling import from_float, run_tiled, to_float
+from .catalog import register
+from .spec import Task, param
 from .common import (adapt_channels, as_hwc, as_neutral_rgb, check_int, check_job, check_tile, choose_tile,
                      gray_if_neutral, merge_alpha, restore_layout, setup, split_alpha)
 
@@ -16,7 +19,8 @@ SCALES = (2, 3, 4, 8)
 
 def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, device: str = "auto",
             tile: Optional[int] = None, registry: Optional[Registry] = None,
-            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+            record: Optional[dict] = None) -> np.ndarray:
     """Enlarge by an integer ``scale``; returns (H*scale)x(W*scale) of the same dtype.
 
     A fixed-scale model whose scale differs from ``scale`` runs at its own scale
@@ -32,7 +36,7 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
     color, alpha = split_alpha(pixels)
     color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB stays B&W
     net, dev, ctx = setup(model, "upscale", device, registry, progress, cancel, scale=scale,
-                          channels=color.shape[2])
+                          channels=color.shape[2], record=record)
     native = net.info.scale or scale
 
     def run(crop: np.ndarray) -> np.ndarray:
@@ -45,7 +49,7 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
         return out
 
     fn = adapt_channels(net, color.shape[2], run, luma_only=True, scale=scale)
-    out = run_tiled(color, fn, scale=scale, tile=choose_tile(net, dev, tile, *color.shape[:2]),
+    out = run_tiled(color, fn, scale=scale, tile=choose_tile(net, dev, tile, *color.shape[:2], record=record),
                     context_px=net.context_px, align_px=net.align_px, ctx=ctx.sub(0.0, 0.97 if alpha is not None else 1.0))
     if neutral:
         out = as_neutral_rgb(out)
@@ -56,3 +60,22 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
         alpha = from_float(np.clip(big, 0, 1), alpha.dtype)[:, :, None]
         ctx.report(1.0)
     return restore_layout(merge_alpha(out, alpha), image)
+
+
+@dataclass(frozen=True)
+class UpscaleParams:
+    scale: Optional[int] = param(None, kind=int, choices=SCALES, optional=True,
+                                 help="enlargement factor (default: the model's own, or 2)")
+
+
+def _run(pixels, _mask, p: UpscaleParams, *, model=None, registry=None, record=None, **job):
+    scale = p.scale
+    if scale is None:   # a named fixed-scale model's own factor, else 2
+        named = (registry or default_registry()).get(model, "upscale") if model else None
+        scale = (named.info.scale if named is not None else 0) or 2
+    if record is not None:
+        record["resolved"] = {"scale": scale}
+    return upscale(pixels, scale, model=model, registry=registry, record=record, **job)
+
+
+register(Task("upscale", "Upscale", "Enlarge photos.", "upscale", UpscaleParams, run=_run, inside_mask=True))
