@@ -15,8 +15,11 @@ CLI_FLAGS = ("-h", "--help", "-V", "--version")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from .cli import COMMANDS, EXIT_USER_ERROR, error
+    from .cli import COMMANDS, EMPTY_ARGUMENT, EXIT_USER_ERROR, error
 
+    if any(not a.strip() for a in argv):  # `restora "$PHOTO"` with PHOTO unset: "" would open "."
+        error(EMPTY_ARGUMENT)
+        return EXIT_USER_ERROR
     if argv and (argv[0] in COMMANDS or argv[0] in CLI_FLAGS):
         from .cli import main as cli_main
 

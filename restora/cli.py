@@ -1,7 +1,8 @@
 """`restora <task> ...`: the batch command line over the engine.
 
 User errors print one line (``restora: error: ...``) and exit 2 without writing
-anything; a batch goes on past a bad file and exits 2 at the end. Everything that
+anything; a batch goes on past a bad file and exits 2 at the end, or 1 if a photo met an
+unexpected failure (a bug, a crashing model: also one line, never a traceback). Everything that
 can be refused (model, outputs, inputs, masks) is checked before any model runs.
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .engine.tasks.spec import MASK_NONE, MASK_REQUIRED, OUTPUT_IMAGES, Param, T
 #: every task is a command (generated from the task list), plus these
 COMMANDS = tuple(t.name for t in all_tasks()) + ("apply", "models")
 EXIT_USER_ERROR = 2
+EXIT_FAILURE = 1         # an unexpected (internal) failure; wins over user errors
+EMPTY_ARGUMENT = "an empty argument: give a photo, a folder or a command"
 EXIT_INTERRUPTED = 130   # 128 + SIGINT, like a shell
 EXIT_TERMINATED = 143    # 128 + SIGTERM
 MAX_SIDE = 1 << 16
@@ -178,6 +181,28 @@ def error(message: str) -> None:
     print(f"restora: error: {clean_text(message, ERROR_LIMIT)}", file=sys.stderr)
 
 
+def os_error_text(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+
+
+def report(exc: Exception, what) -> int:
+    """One line for the failure of one photo (or output); the exit code it calls for."""
+    if isinstance(exc, RestoraError):
+        error(str(exc))
+        return EXIT_USER_ERROR
+    if isinstance(exc, OSError):  # the system refused something: a user error, like in run_command
+        error(os_error_text(exc))
+        return EXIT_USER_ERROR
+    lines = str(exc).strip().splitlines()
+    error(f"{what}: unexpected failure ({type(exc).__name__}{': ' + lines[0] if lines else ''})")
+    return EXIT_FAILURE
+
+
+def exit_code(codes: list[int]) -> int:
+    """0 when nothing failed; an internal failure (1) wins over user errors (2)."""
+    return EXIT_FAILURE if EXIT_FAILURE in codes else EXIT_USER_ERROR if codes else 0
+
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
 
@@ -252,11 +277,21 @@ def same_file(a: Optional[Path], b: Path) -> bool:
     return a is not None and a.exists() and b.exists() and os.path.samefile(a, b)
 
 
+def check_target_kind(target: Path) -> None:
+    """Refuse, even with --overwrite, a link to a missing file (writing would create a file
+    wherever it points) and anything but a regular file (device node, FIFO, socket)."""
+    if target.is_symlink() and not target.exists():
+        raise BadInputError(f"{target}: is a link to a missing file; choose another OUT")
+    if target.exists() and not target.is_file():
+        raise BadInputError(f"{target}: is not a regular file; choose another OUT")
+
+
 def check_output(target: Path, reads: tuple, overwrite: bool, made_later: Optional[Path] = None) -> None:
-    """Refuse an output that would replace an input or an existing file, has no image format,
-    or lies in a folder that is missing (unless it is ``made_later``) or read-only."""
+    """Refuse an output that would replace an input or an existing file, is not a file, has no
+    image format, or lies in a folder that is missing (unless it is ``made_later``) or read-only."""
     if target.is_dir():
         raise BadInputError(f"{target}: is a folder; give a file name or pass a folder as IN")
+    check_target_kind(target)
     if target.exists() and not overwrite:
         if any(same_file(r, target) for r in reads):
             raise BadInputError(f"{target}: would overwrite the input; choose another OUT or pass --overwrite")
@@ -295,14 +330,14 @@ def check_job(job: Job, overwrite: bool, made_later: Optional[Path]) -> None:
     check_mask(job, job.inside)
 
 
-def preflight(jobs: list[Job], overwrite: bool, made_later: Optional[Path]) -> list[Job]:
-    """The jobs that can run; each refused one is reported in one line."""
+def preflight(jobs: list[Job], overwrite: bool, made_later: Optional[Path], codes: list[int]) -> list[Job]:
+    """The jobs that can run; each refused one is reported in one line, its code added to ``codes``."""
     ready = []
     for job in jobs:
         try:
             check_job(job, overwrite, made_later)
-        except RestoraError as exc:
-            error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one photo's problem never stops the others
+            codes.append(report(exc, job.source))
         else:
             ready.append(job)
     return ready
@@ -334,8 +369,8 @@ class Progress:
 def run_image_task(args, work: Callable[[Photo, Job, Callable[[float], None]], np.ndarray]) -> int:
     jobs = plan_jobs(args)
     batch_folder = Path(args.output) if Path(args.input).is_dir() else None
-    ready = preflight(jobs, args.overwrite, batch_folder)
-    failures = len(jobs) - len(ready)
+    codes: list[int] = []   # the exit code each failed photo calls for
+    ready = preflight(jobs, args.overwrite, batch_folder, codes)
     if ready and batch_folder is not None:
         make_folder(batch_folder)
     for job in ready:
@@ -344,15 +379,14 @@ def run_image_task(args, work: Callable[[Photo, Job, Callable[[float], None]], n
             photo = read_image(job.source)
             pixels = work(photo, job, progress)
             write_image(job.target, photo.with_pixels(pixels), overwrite=args.overwrite, quality=args.quality)
-        except RestoraError as exc:
-            failures += 1
-            progress.close()
-            error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - not KeyboardInterrupt/SystemExit: those stop the batch
+            codes.append(report(exc, job.source))
             continue
-        progress.close()
+        finally:
+            progress.close()
         if len(jobs) > 1:
             print(f"{clean_text(job.source, ERROR_LIMIT)} -> {clean_text(job.target, ERROR_LIMIT)}", file=sys.stderr)
-    return EXIT_USER_ERROR if failures else 0
+    return exit_code(codes)
 
 
 def read_mask(path: Optional[Path]) -> Optional[np.ndarray]:
@@ -400,6 +434,7 @@ def _recipe_target(args) -> Optional[Path]:
     target = Path(args.recipe_out)
     if Path(args.input).is_dir():
         raise BadInputError("--recipe-out works on one photo at a time (a recipe holds that photo's masks)")
+    check_target_kind(target)
     if target.exists() and not args.overwrite:
         raise BadInputError(f"{target}: already exists (pass --overwrite to replace it)")
     if not target.parent.is_dir():
@@ -437,14 +472,21 @@ def cmd_generate(args) -> int:
     progress = Progress("generate")
     try:
         images = run_task(task, None, params, model=args.model, device=args.device, progress=progress).images
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        return report(exc, output)
     finally:
         progress.close()
     if folder is not None:
         make_folder(folder)
+    codes: list[int] = []
     for target, pixels in zip(targets, images):
-        write_image(target, Photo(pixels), overwrite=args.overwrite, quality=args.quality)
+        try:
+            write_image(target, Photo(pixels), overwrite=args.overwrite, quality=args.quality)
+        except Exception as exc:  # noqa: BLE001 - the other images are still written
+            codes.append(report(exc, target))
+            continue
         print(clean_text(target, ERROR_LIMIT), file=sys.stderr)
-    return 0
+    return exit_code(codes)
 
 
 def cmd_models(args) -> int:
@@ -531,6 +573,9 @@ def sigterm_as_interrupt():
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if any(not a.strip() for a in argv):  # `restora upscale "$PHOTO"` with PHOTO unset: "" would be "."
+        error(EMPTY_ARGUMENT)
+        return EXIT_USER_ERROR
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
@@ -547,7 +592,7 @@ def run_command(args) -> int:
         error(str(exc))
         return EXIT_USER_ERROR
     except OSError as exc:  # the system refused something (a name too long, permissions): still one line
-        error(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        error(os_error_text(exc))
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         error("interrupted; no partial files were written")

@@ -67,6 +67,8 @@ class Registry:
                     self.problems[path], self.untrusted[path] = str(exc), exc
                 except ModelError as exc:
                     self.problems[path] = str(exc)
+                except (OSError, ValueError) as exc:   # an unreadable entry of the folder
+                    self.problems[path] = f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
         order = {"classical": 1, "builtin": 0, "user": 2}
         infos.sort(key=lambda i: (TASKS.index(i.task), order[i.source], i.name))
         return [i for i in infos if task is None or i.task == task]
@@ -96,6 +98,8 @@ class Registry:
 
         Without a name, the task's default for ``scale``/``channels`` (see ``default_name``).
         """
+        if task not in TASKS:
+            raise ModelError(f"unknown task '{printable(task, 40)}' (tasks: {', '.join(TASKS)})")
         if not name_or_path:
             name_or_path = self.default_name(task, scale, channels)
             if name_or_path is None:
@@ -116,9 +120,9 @@ class Registry:
         try:
             if path.exists() or is_model_path(name_or_path):
                 return self._from_file(path.resolve() if path.exists() else path)
-        except OSError as exc:  # a name too long for a file name, an unreadable file
+        except (OSError, ValueError) as exc:  # a name too long for a file name, a NUL in it, unreadable
             raise ModelError(f"{printable(name_or_path, 60)}: cannot open the model "
-                             f"({exc.strerror or exc})") from exc
+                             f"({getattr(exc, 'strerror', None) or exc})") from exc
         for candidate in self.user_files():
             if candidate.stem == name_or_path or candidate.name == name_or_path:
                 return self._from_file(candidate)
@@ -136,9 +140,14 @@ class Registry:
 
     def add_file(self, path: Union[str, Path]) -> ModelInfo:
         """Check a model file and list it for this session. Raises ModelError if unusable."""
-        path = Path(path).expanduser().resolve()
+        try:
+            path = Path(path).expanduser().resolve()
+            with self._lock:
+                model = self._from_file(path)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{printable(path, 200)}: cannot open the model "
+                             f"({getattr(exc, 'strerror', None) or exc})") from exc
         with self._lock:
-            model = self._from_file(path)
             if path not in self._extra_paths and path.parent != self.user_dir:
                 self._extra_paths.append(path)
         return model.info

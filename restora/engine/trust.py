@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .jobs import ModelError
+
 TRUST_FILE = "trusted-models.json"
+_MAX_STORE_BYTES = 4 << 20
 _lock = threading.RLock()
 _digests: dict[tuple[str, int, int], str] = {}   # (path, size, mtime_ns) → sha256
 
@@ -53,13 +56,29 @@ def _store_path() -> Path:
     return config_dir() / TRUST_FILE
 
 
-def _read() -> dict[str, dict]:
+class DamagedStoreError(ModelError):
+    """The trust store cannot be read: nothing in it counts, and it is not overwritten (that
+    would silently forget every earlier decision)."""
+
+
+def _read(strict: bool = False) -> dict[str, dict]:
+    """The stored decisions; a damaged store trusts nothing (``strict``: raises instead)."""
+    path = _store_path()
     try:
-        data = json.loads(_store_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        if path.stat().st_size > _MAX_STORE_BYTES:
+            raise ValueError("too large")
+        data = json.loads(path.read_bytes())
+        entries = data["trusted"]
+        if not isinstance(entries, dict):
+            raise ValueError("not a mapping")
+    except FileNotFoundError:
         return {}
-    entries = data.get("trusted") if isinstance(data, dict) else None
-    return {k: v for k, v in entries.items() if isinstance(v, dict)} if isinstance(entries, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        if strict:
+            raise DamagedStoreError(f"{path}: the list of trusted model files is damaged ({exc}); "
+                                    "move it away to start a new one") from exc
+        return {}
+    return {k: v for k, v in entries.items() if isinstance(k, str) and isinstance(v, dict)}
 
 
 def _write(entries: dict[str, dict]) -> None:
@@ -81,7 +100,7 @@ def trust(path: Path) -> str:
     """Remember that the person trusts this file's exact content; returns its digest."""
     digest = file_digest(path)
     with _lock:
-        entries = _read()
+        entries = _read(strict=True)
         entries[digest] = {"name": path.name, "path": str(path.resolve()),
                            "trusted_at": time.strftime("%Y-%m-%d %H:%M:%S")}
         _write(entries)
@@ -92,7 +111,7 @@ def untrust(path: Optional[Path] = None, digest: Optional[str] = None) -> bool:
     """Forget a trust decision (by file or digest). True if there was one."""
     digest = digest or (file_digest(path) if path is not None else None)
     with _lock:
-        entries = _read()
+        entries = _read(strict=True)
         if digest not in entries:
             return False
         del entries[digest]

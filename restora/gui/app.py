@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from PySide6.QtCore import Qt
@@ -59,8 +60,18 @@ def apply_theme(app: QApplication) -> None:
     app.setStyleSheet(STYLE)
 
 
+def no_display() -> bool:
+    """Linux with no X11/Wayland display and no Qt platform chosen: Qt would abort (SIGABRT)."""
+    return sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def run(argv: list[str]) -> int:
     """Open the window (with any photo paths in ``argv``) and run until it closes."""
+    if QApplication.instance() is None and no_display():
+        print("restora: error: no display to open the window on (set DISPLAY, or use the command line: "
+              "restora --help)", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "restora"])
     app.setApplicationName("Restora")

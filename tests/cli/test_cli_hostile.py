@@ -499,3 +499,136 @@ def test_all_white_mask_with_telea(cli, one_error_line, photo, save_image):
     line = refused(cli, one_error_line, photo.parent, "inpaint", photo, "--mask", mask, "-o",
                    photo.parent / "out.png", "--model", "telea", expect="mask")
     assert "whole" in line or "cover" in line or "all" in line, line
+
+
+# --- 10. unexpected failures, odd outputs, empty arguments, no display ---------------------------------
+
+def crash_on(monkeypatch, height, exc=RuntimeError("model exploded\nsecond line of the message")):
+    """run_task raises ``exc`` for the photo ``height`` pixels tall (and runs for the others)."""
+    import restora.cli as cli_module
+
+    real = cli_module.run_task
+
+    def flaky(task, pixels, *args, **kwargs):
+        if pixels is None or pixels.shape[0] == height:
+            raise exc
+        return real(task, pixels, *args, **kwargs)
+
+    monkeypatch.setattr(cli_module, "run_task", flaky)
+
+
+@pytest.fixture
+def three_photos(tmp_path, make_image, save_image):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate("abc"):
+        save_image(photos / f"{name}.png", make_image(20 + i, 30))
+    return photos
+
+
+def test_batch_goes_on_past_an_unexpected_failure(cli, three_photos, monkeypatch, listing):
+    crash_on(monkeypatch, 21)                                               # b.png
+    out = three_photos.parent / "out"
+    code, stdout, err = cli("upscale", three_photos, "-o", out, "--model", "lanczos", "--device", "cpu")
+    assert code == 1, err
+    assert error_lines(err) == [f"restora: error: {three_photos / 'b.png'}: unexpected failure "
+                                "(RuntimeError: model exploded)"], err
+    assert "Traceback" not in err and stdout == ""
+    assert listing(out) == ["a.png", "c.png"]
+    (three_photos / "d.png").write_bytes(b"")                               # plus a user error: 1 still wins
+    code, _o, err = cli("upscale", three_photos, "-o", out, "--model", "lanczos", "--overwrite")
+    assert code == 1 and len(error_lines(err)) == 2, err
+
+
+def test_single_photo_unexpected_failure_is_one_line(cli, one_error_line, photo, monkeypatch):
+    crash_on(monkeypatch, 30, MemoryError())
+    code, stdout, err = cli("upscale", photo, "-o", photo.parent / "out.png", "--model", "lanczos")
+    assert code == 1 and stdout == ""
+    assert one_error_line(err) == f"restora: error: {photo}: unexpected failure (MemoryError)"
+    assert sorted(p.name for p in photo.parent.iterdir()) == ["photo.png"]
+
+
+def test_interrupt_still_stops_the_batch(cli, three_photos, monkeypatch):
+    crash_on(monkeypatch, 20, KeyboardInterrupt())                          # a.png: the first
+    code, _o, err = cli("upscale", three_photos, "-o", three_photos.parent / "out", "--model", "lanczos")
+    assert code == 130 and error_lines(err) == ["restora: error: interrupted; no partial files were written"]
+    assert not any((three_photos.parent / "out").iterdir())
+
+
+def test_generate_unexpected_failure_is_one_line(cli, one_error_line, tmp_path, monkeypatch):
+    import restora.cli as cli_module
+
+    monkeypatch.setattr(cli_module, "check_model", lambda *a, **k: None)
+    crash_on(monkeypatch, None)
+    code, _o, err = cli("generate", "-o", tmp_path / "g.png", "--model", "x.pt", "--count", "2")
+    assert code == 1
+    assert one_error_line(err) == f"restora: error: {tmp_path / 'g.png'}: unexpected failure " \
+                                  "(RuntimeError: model exploded)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_is_not_a_regular_file_is_refused(cli, one_error_line, photo, model_calls):
+    folder = photo.parent
+    os.mkfifo(folder / "pipe.png")
+    (folder / "to-pipe.png").symlink_to(folder / "pipe.png")
+    (folder / "dangling.png").symlink_to(folder / "elsewhere" / "nowhere.png")
+    for extra in ([], ["--overwrite"]):
+        for name in ("pipe.png", "to-pipe.png"):
+            refused(cli, one_error_line, folder, "upscale", photo, "-o", folder / name, "--model", "lanczos", *extra,
+                    expect=f"{name}: is not a regular file")
+        refused(cli, one_error_line, folder, "upscale", photo, "-o", folder / "dangling.png", "--model", "lanczos",
+                *extra, expect="dangling.png: is a link to a missing file")
+        refused(cli, one_error_line, folder, "upscale", photo, "-o", folder / "out.png", "--model", "lanczos",
+                "--recipe-out", folder / "pipe.png", *extra, expect="is not a regular file")
+    assert model_calls == [] and not (folder / "elsewhere").exists()
+
+
+def test_batch_refuses_a_dangling_link_among_the_outputs(cli, three_photos, tmp_path, model_calls, listing):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").symlink_to(tmp_path / "created-by-restora.png")
+    code, _o, err = cli("upscale", three_photos, "-o", out, "--model", "lanczos", "--overwrite")
+    assert code == 2 and len(error_lines(err)) == 1 and "b.png: is a link to a missing file" in err
+    assert model_calls == ["upscale", "upscale"] and listing(out) == ["a.png", "b.png", "c.png"]
+    assert not (tmp_path / "created-by-restora.png").exists()
+
+
+def test_output_onto_a_device_node_is_refused(cli, one_error_line, photo, model_calls):
+    import stat
+
+    node = photo.parent / "full.png"
+    if os.geteuid() != 0:
+        pytest.skip("only root can make a device node")
+    try:
+        os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(1, 7))           # a private /dev/full
+    except (OSError, AttributeError) as exc:
+        pytest.skip(f"os.mknod does not work here: {exc}")
+    for extra in ([], ["--overwrite"]):
+        refused(cli, one_error_line, photo.parent, "upscale", photo, "-o", node, "--model", "lanczos", *extra,
+                expect="full.png: is not a regular file")
+    assert stat.S_ISCHR(node.lstat().st_mode) and model_calls == []
+
+
+def test_an_empty_argument_is_refused(window, cli, tmp_path, capsys, one_error_line, monkeypatch, model_calls):
+    from restora.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    expect = "restora: error: an empty argument: give a photo, a folder or a command"
+    for argv in ([""], ["  "], ["\t"], [".", ""], ["upscale", "", "-o", "out.png", "--model", "lanczos"]):
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert one_error_line(err) == expect and out == ""
+    code, out, err = cli("upscale", ".", "-o", "", "--model", "lanczos")
+    assert code == 2 and one_error_line(err) == expect
+    assert window == [] and model_calls == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland displays are a Linux matter")
+def test_no_display_is_one_line_not_a_qt_abort(photo, one_error_line):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.Popen([sys.executable, "-m", "restora", str(photo)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = finish(proc, timeout=60)
+    assert code == 2 and out == ""
+    assert one_error_line(err) == ("restora: error: no display to open the window on (set DISPLAY, or use the "
+                                   "command line: restora --help)")

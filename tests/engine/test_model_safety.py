@@ -253,3 +253,79 @@ def test_model_sources_are_an_ordered_registry():
     from restora.engine.models.sources import SOURCES
 
     assert [s.name for s in SOURCES] == ["restora", "torchscript", "spandrel"]
+
+
+# --- files that would make building the network cost more than they hold ---------------------
+
+def test_a_layer_number_bomb_is_refused_before_spandrel_builds_it(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "bomb.safetensors"
+    save_file({"body.0.weight": torch.zeros(64, 3, 3, 3), "body.0.bias": torch.zeros(64),
+               "body.1.weight": torch.zeros(64), "body.20001.weight": torch.zeros(12, 64, 3, 3),
+               "body.20001.bias": torch.zeros(12)}, str(path))
+    with pytest.raises(ModelError, match="names layer 20001"):
+        Registry(user_dir=tmp_path / "none").get(str(path), "upscale")
+
+
+def test_an_expanded_tensor_pickle_bomb_is_refused(tmp_path):
+    import torch
+
+    path = tmp_path / "tiny.pth"
+    torch.save({"body.0.weight": torch.zeros(1).expand(6000, 6000, 3, 3)}, path)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(ModelError, match="claims 324,000,000 weights"):
+        Registry(user_dir=tmp_path / "none").get(str(path), "upscale")
+
+
+def test_weight_names_that_are_not_text(tmp_path):
+    import torch
+
+    folder = tmp_path / "user"
+    folder.mkdir()
+    torch.save({1: torch.zeros(2), "a": torch.zeros(2)}, folder / "odd.pth")
+    reg = Registry(user_dir=folder, include_builtin=False)
+    reg.models()
+    assert "not text" in reg.problems[folder / "odd.pth"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"scale": "8"}, "metadata says x8"),                                  # a x2 net
+    ({"in_channels": "1"}, "does not take the 1-channel input"),
+    ({"out_channels": "1"}, "makes 3 channels"),
+    ({"restora_config": json.dumps({"scale": -2, "channels": 32, "blocks": 12})}, "out of range"),
+    ({"context_px": "1024"}, "outside 0..128"),
+    ({"bytes_per_pixel": "1048576"}, "outside 1..16384"),
+])
+def test_restora_metadata_must_match_the_network(tmp_path, changes, message):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    path = _forge(folder, "liar", **changes)
+    reg = Registry(user_dir=folder, include_builtin=False)
+    assert "liar" not in {i.name for i in reg.models()}
+    assert message in reg.problems[path]
+
+
+def test_a_damaged_trust_store_trusts_nothing_and_is_not_overwritten(code_payload, tmp_path):
+    path, marker = code_payload
+    store = trust.config_dir() / trust.TRUST_FILE
+    trust.trust(path)
+    for damage in ("[" * 100_000, '{"trusted": {"x": 1},}', '{"trusted": []}', "\0\0\0"):
+        store.write_text(damage)
+        assert not trust.is_trusted(path)
+        with pytest.raises(ModelError, match="damaged"):
+            trust.trust(path)
+        with pytest.raises(UntrustedCodeError):
+            Registry(user_dir=tmp_path / "none").get(str(path), "generate")
+        assert store.read_text() == damage and not marker.exists()
+
+
+def test_registry_refuses_odd_arguments_in_words(tmp_path):
+    reg = Registry(user_dir=tmp_path / "none", include_builtin=False)
+    with pytest.raises(ModelError, match="unknown task 'sharpen'"):
+        reg.get("nlm", "sharpen")
+    with pytest.raises(ModelError, match="cannot open the model"):
+        reg.add_file("bad\0name.pth")
+    with pytest.raises(ModelError, match="cannot open the model"):
+        reg.get("x" * 5000 + ".pth", "upscale")

@@ -56,8 +56,11 @@ def _run_upscale(net, x, _params):
     return net(x)
 
 
-_META_LIMITS = {"scale": (1, 8), "in_channels": (1, 4), "out_channels": (1, 4), "context_px": (0, 1024),
-                "bytes_per_pixel": (1, 1 << 20), "cpu_fp32_ensemble": (1, 8)}
+# Tile sizing and context come from the file: bounded near what our nets need (context 48,
+# ~1.6 kB/px for x4), since a file asking 1024 px of context per 128 px tile made a 0.8 MP
+# denoise take 142 s instead of 6.
+_META_LIMITS = {"scale": (1, 8), "in_channels": (1, 4), "out_channels": (1, 4), "context_px": (0, 128),
+                "bytes_per_pixel": (1, 16384), "cpu_fp32_ensemble": (1, 8)}
 _MAX_CONFIG_BYTES = 16 << 10
 _MAX_CONFIG_INT = 4096     # channel widths, block counts: ours are at most 128
 _MAX_CONFIG_ITEMS = 64
@@ -84,7 +87,9 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
                          f"({printable(exc, 100) or type(exc).__name__})") from exc
     if task not in ("denoise", "upscale"):
         raise ModelError(f"{path}: unknown task '{printable(task, 40)}' in Restora model file")
-    _check_weights(path, arch, config)
+    net = _check_weights(path, arch, config)
+    if source != "builtin":   # ours are tested; the first meta pass costs ~1.3 s at start-up
+        _check_shapes(path, net, task, numbers)
     scale = numbers["scale"]
     info = ModelInfo(name=meta.get("name", path.stem), task=task, source=source,
                      description=meta.get("description", f"Restora {task} model"),
@@ -132,7 +137,7 @@ def _check_config(value, depth: int = 0) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, (int, float)):
-        if not (math.isfinite(value) and -_MAX_CONFIG_INT <= value <= _MAX_CONFIG_INT):
+        if not (math.isfinite(value) and 0 <= value <= _MAX_CONFIG_INT):   # widths, counts, scales
             raise ValueError(f"restora_config value {value} is out of range")
         return
     items = list(value.values()) if isinstance(value, dict) else value
@@ -166,6 +171,26 @@ def _check_weights(path: Path, arch: str, config: dict) -> None:
         bad = sorted(set(wanted) ^ set(held)) or [k for k in wanted if wanted[k] != held[k]]
         raise ModelError(f"{path}: the weights do not match the {arch} config they name "
                          f"({len(bad)} tensors differ, e.g. {printable(bad[0], 60)})")
+    return net
+
+
+def _check_shapes(path: Path, net, task: str, numbers: dict) -> None:
+    """What the metadata says (scale, channels) must be what the net computes: one pass of a
+    small input on the meta device (shapes only, no memory) shows it."""
+    import torch
+
+    cin, cout, scale = numbers["in_channels"], numbers["out_channels"], numbers["scale"]
+    x = torch.empty(1, cin, 32, 32, device="meta")
+    try:
+        with torch.no_grad():
+            out = net(x, torch.empty(1, 1, 1, 1, device="meta")) if task == "denoise" else net(x)
+    except Exception as exc:  # noqa: BLE001 - a net that rejects its declared input
+        raise ModelError(f"{path}: the network does not take the {cin}-channel input its metadata names "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:80]})") from exc
+    want = (1, cout, 32 * scale, 32 * scale)
+    if tuple(out.shape) != want:
+        raise ModelError(f"{path}: the metadata says x{scale}, {cin}->{cout} channels, but the network makes "
+                         f"{tuple(out.shape)[1]} channels at {tuple(out.shape)[2] / 32:g}x")
 
 
 def ensemble_passes(meta: dict, config: dict, device: DeviceInfo) -> int:

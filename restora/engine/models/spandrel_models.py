@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..jobs import ModelError, UntrustedCodeError
-from .base import ModelInfo
+from .base import ModelInfo, printable
 from .formats import sniff_model_file
 from .torch_models import TorchImageModel, load_pickled_weights
 
@@ -45,12 +45,63 @@ def untrusted_error(path: Path, kind) -> UntrustedCodeError:
         path=path, what=kind.what)
 
 
+# Bounds on what a weights file may ask spandrel to build: the largest community models
+# (big-lama ~51 M weights, HAT-L ~41 M) sit far below them.
+MAX_TENSORS = 20_000
+MAX_WEIGHTS = 1 << 30            # elements (4 GB in fp32)
+MAX_LAYER_INDEX = 4096
+
+
+def check_state_dict(state_dict: dict, path: Path) -> dict:
+    """Refuse weights that would make building the network cost more than the file holds:
+    tensors whose shape claims more elements than their storage has (a 3 kB pickle can hold
+    an "expanded" 10^6 x 10^6 tensor), absurd totals, and layer numbers far beyond the layers
+    present (spandrel sizes some nets by the highest index: ``body.20001.bias`` alone would
+    build 20 000 layers)."""
+    import torch
+
+    if len(state_dict) > MAX_TENSORS:
+        raise ModelError(f"{path}: {len(state_dict):,} tensors is more than any model Restora knows")
+    if any(not isinstance(k, str) for k in state_dict):
+        raise ModelError(f"{path}: not a model file (its weight names are not text)")
+    total = 0
+    for name, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        held = value.untyped_storage().nbytes() - value.storage_offset() * value.element_size()
+        if value.numel() * value.element_size() > held:
+            raise ModelError(f"{path}: tensor '{printable(name, 60)}' claims {value.numel():,} weights but the file "
+                             "holds far fewer (a crafted file)")
+        total += value.numel()
+    if total > MAX_WEIGHTS:
+        raise ModelError(f"{path}: {total:,} weights is more than any model Restora knows")
+    _check_layer_numbers(state_dict, path)
+    return state_dict
+
+
+def _check_layer_numbers(state_dict: dict, path: Path) -> None:
+    seen: dict[str, set[int]] = {}
+    for key in state_dict:
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if part.isdigit() and len(part) < 12:
+                seen.setdefault(".".join(parts[:i]), set()).add(int(part))
+            elif part.isdigit():
+                raise ModelError(f"{path}: layer number in '{printable(key, 60)}' is out of range")
+    for prefix, numbers in seen.items():
+        top = max(numbers)
+        if top > MAX_LAYER_INDEX or top + 1 > 8 * len(numbers) + 16:
+            raise ModelError(f"{path}: names layer {top} of '{printable(prefix, 40)}' but holds weights for "
+                             f"{len(numbers)} of them (a damaged or crafted file)")
+
+
 def describe(path: Path, module=None):
     """Load ``path`` (or a trusted program's weights) with spandrel on the CPU; returns the descriptor."""
     from spandrel import ModelLoader, UnsupportedModelError, canonicalize_state_dict
 
-    state_dict = canonicalize_state_dict(read_state_dict(path, module))
+    state_dict = check_state_dict(read_state_dict(path, module), path)
     try:
+        state_dict = canonicalize_state_dict(state_dict)
         return ModelLoader("cpu").load_from_state_dict(state_dict)
     except UnsupportedModelError as exc:
         raise ModelError(f"{path}: unrecognised model architecture (not one spandrel supports)") from exc

@@ -32,6 +32,9 @@ def estimate_noise_sigma(image: np.ndarray, block: int = 16, quantile: float = 0
     correlated noise of real cameras and JPEGs. Large photos are sampled in a
     centred window to bound the cost.
     """
+    from .common import as_hwc
+
+    image = as_hwc(image)   # BadInputError for anything that is not an 8/16-bit image
     img = image if image.ndim == 3 else image[:, :, None]
     if img.shape[2] in (2, 4):
         img = img[:, :, :-1]
