@@ -194,7 +194,12 @@ def report(exc: Exception, what) -> int:
         error(os_error_text(exc))
         return EXIT_USER_ERROR
     lines = str(exc).strip().splitlines()
-    error(f"{what}: unexpected failure ({type(exc).__name__}{': ' + lines[0] if lines else ''})")
+    error(f"{what}: unexpected failure ({type(exc).__name__}{': ' + lines[0] if lines else ''})"
+          + ("" if os.environ.get("RESTORA_DEBUG") else "; RESTORA_DEBUG=1 shows the details"))
+    if os.environ.get("RESTORA_DEBUG"):   # for whoever tracks the bug down
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
     return EXIT_FAILURE
 
 

@@ -532,7 +532,7 @@ def test_batch_goes_on_past_an_unexpected_failure(cli, three_photos, monkeypatch
     code, stdout, err = cli("upscale", three_photos, "-o", out, "--model", "lanczos", "--device", "cpu")
     assert code == 1, err
     assert error_lines(err) == [f"restora: error: {three_photos / 'b.png'}: unexpected failure "
-                                "(RuntimeError: model exploded)"], err
+                                "(RuntimeError: model exploded); RESTORA_DEBUG=1 shows the details"], err
     assert "Traceback" not in err and stdout == ""
     assert listing(out) == ["a.png", "c.png"]
     (three_photos / "d.png").write_bytes(b"")                               # plus a user error: 1 still wins
@@ -544,7 +544,8 @@ def test_single_photo_unexpected_failure_is_one_line(cli, one_error_line, photo,
     crash_on(monkeypatch, 30, MemoryError())
     code, stdout, err = cli("upscale", photo, "-o", photo.parent / "out.png", "--model", "lanczos")
     assert code == 1 and stdout == ""
-    assert one_error_line(err) == f"restora: error: {photo}: unexpected failure (MemoryError)"
+    assert one_error_line(err) == f"restora: error: {photo}: unexpected failure (MemoryError); " \
+                                  "RESTORA_DEBUG=1 shows the details"
     assert sorted(p.name for p in photo.parent.iterdir()) == ["photo.png"]
 
 
@@ -563,8 +564,11 @@ def test_generate_unexpected_failure_is_one_line(cli, one_error_line, tmp_path, 
     code, _o, err = cli("generate", "-o", tmp_path / "g.png", "--model", "x.pt", "--count", "2")
     assert code == 1
     assert one_error_line(err) == f"restora: error: {tmp_path / 'g.png'}: unexpected failure " \
-                                  "(RuntimeError: model exploded)"
+                                  "(RuntimeError: model exploded); RESTORA_DEBUG=1 shows the details"
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("RESTORA_DEBUG", "1")
+    code, _o, err = cli("generate", "-o", tmp_path / "g.png", "--model", "x.pt", "--count", "2")
+    assert code == 1 and "Traceback" in err and "model exploded" in err
 
 
 def test_output_that_is_not_a_regular_file_is_refused(cli, one_error_line, photo, model_calls):
