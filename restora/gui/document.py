@@ -68,9 +68,11 @@ class PixelsCommand(QUndoCommand):
     """An operation result: swaps the photo's array (and the mask when it changes with it)."""
 
     def __init__(self, doc: "Document", before: Slot, after: Slot, text: str,
-                 mask_before: Optional[QImage] = None, mask_after: Optional[QImage] = None):
+                 mask_before: Optional[QImage] = None, mask_after: Optional[QImage] = None,
+                 steps: Optional[list] = None):
         super().__init__(text)
         self.doc, self.before, self.after = doc, before, after
+        self.steps = list(steps or [])   # the recipe steps that made ``after``
         self.mask_before, self.mask_after = _pack(mask_before), _pack(mask_after)
 
     def redo(self) -> None:
@@ -175,8 +177,8 @@ class Document(QObject):
         self.undo_stack.push(MaskCommand(self.mask, self.mask.snapshot(), after, text))
 
     def apply_result(self, pixels: np.ndarray, text: str, display: Optional[Display] = None,
-                     clear_mask: bool = False) -> None:
-        """Make ``pixels`` the photo as one undoable step."""
+                     clear_mask: bool = False, steps: Optional[list] = None) -> None:
+        """Make ``pixels`` the photo as one undoable step (made by recipe ``steps``)."""
         if display is not None:
             self._cache_display(pixels, display)
         before = self.pixels
@@ -190,7 +192,16 @@ class Document(QObject):
             h, w = pixels.shape[:2]
             mask_after = MaskLayer(w, h).image
         after = self.history.put(pixels, pinned=True)  # shown next: writing it out would be wasted
-        self.undo_stack.push(PixelsCommand(self, self._slot, after, text, mask_before, mask_after))
+        self.undo_stack.push(PixelsCommand(self, self._slot, after, text, mask_before, mask_after, steps))
+
+    def recipe_steps(self) -> list:
+        """The recipe of the photo as it is now: the steps of every result up to the current
+        point of the history (undone ones excluded)."""
+        steps = []
+        for i in range(self.undo_stack.index()):
+            command = self.undo_stack.command(i)
+            steps.extend(getattr(command, "steps", []))
+        return steps
 
     def _show_slot(self, slot: Slot) -> None:
         if slot is not self._slot:

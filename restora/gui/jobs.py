@@ -5,7 +5,7 @@ plain data. No pixel arithmetic here: that is the engine's (including masking).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -13,8 +13,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from ..engine import (CancelToken, Photo, Registry, TooLargeError, generate, inpaint, read_image, resolve_device,
+from ..engine import (CancelToken, Photo, Registry, TooLargeError, generate, read_image, replay, resolve_device,
                       run_task, write_image)
+from ..engine.recipe import RecipeStep, load_recipe, save_recipe
 from ..engine.jobs import JobContext, UntrustedCodeError, make_context
 from .display import Display, array_to_qimage, make_display, mask_to_array
 
@@ -28,6 +29,8 @@ class Result:
     label: str
     seed: Optional[int] = None
     thumbnail: Optional[QImage] = None
+    step: Optional[RecipeStep] = None   # what made it: the photo's recipe grows by it
+    steps: list = field(default_factory=list)   # a replayed recipe: every step it ran
 
 
 def _thumb(display: Display) -> QImage:
@@ -97,7 +100,7 @@ def _run_photo_task(task: str, pixels, params: dict, model, registry, mask, prog
     display = make_display(out)
     ctx.report(1.0)
     where = " (inside mask)" if mask is not None else ""
-    return Result(out, display, f"{label}{where}".replace("  ", " "))
+    return Result(out, display, f"{label}{where}".replace("  ", " "), step=done.step)
 
 
 def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, variants: int, registry: Registry,
@@ -107,11 +110,13 @@ def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, varia
     results = []
     for i in range(variants):
         sub = ctx.sub(i / variants, (i + 1) / variants)
-        out = inpaint(pixels, holes, model=model, seed=seed + i, registry=registry,
-                      progress=sub.sub(0, 0.9).report, cancel=cancel)
+        done = run_task("inpaint", pixels, {"seed": seed + i}, mask=holes, model=model, registry=registry,
+                        progress=sub.sub(0, 0.9).report, cancel=cancel)
+        out = done.images[0]
         display = make_display(out)
         label = f"Inpaint {model or ''}" + (f" (seed {seed + i})" if variants > 1 else "")
-        results.append(Result(out, display, label, seed + i, _thumb(display) if variants > 1 else None))
+        results.append(Result(out, display, label, seed + i, _thumb(display) if variants > 1 else None,
+                              done.step))
         sub.report(1.0)
     return results
 
@@ -127,3 +132,24 @@ def run_generate(model: Optional[str], seed: int, count: int, registry: Registry
         results.append(Result(img, display, f"Generated seed {seed + i}", seed + i, _thumb(display)))
     ctx.report(1.0)
     return results
+
+
+def apply_recipe(path: str, pixels: np.ndarray, mask, registry: Registry, *, progress, cancel) -> Result:
+    """A recipe file's steps on the photo; steps whose stored mask does not fit use the
+    photo's painted mask."""
+    steps = load_recipe(path)
+    painted = mask_to_array(mask) if mask is not None else None
+
+    def masks(_index, _step, shape, _kind):
+        return painted if painted is not None and painted.shape == tuple(shape) else None
+
+    ctx = make_context(progress, cancel)
+    out, ran = replay(steps, pixels, masks=masks, registry=registry, progress=ctx.sub(0, 0.9).report,
+                      cancel=cancel)
+    display = make_display(out)
+    ctx.report(1.0)
+    return Result(out, display, f"Recipe {Path(path).name} ({len(ran)} steps)", steps=ran)
+
+
+def export_recipe(path: str, steps: list, *, progress, cancel) -> Path:
+    return save_recipe(path, steps, overwrite=True)

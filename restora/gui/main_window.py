@@ -273,6 +273,10 @@ class MainWindow(QMainWindow):
         A("run", "&Run", self.run_task, "Ctrl+Return", "Run the chosen task", "run")
         A("cancel", "&Cancel Job", self.cancel_job, "Esc", "Stop the running job; the photo stays as it was", "cancel")
         A("add_model", "&Add Model File…", self.add_model_dialog, None, "Add a .pth / .safetensors model", "add-model")
+        A("export_recipe", "&Export Recipe…", self.export_recipe, None,
+          "Save what was done to this photo (tasks, models, parameters, masks) to replay elsewhere", None)
+        A("apply_recipe", "A&pply Recipe…", self.apply_recipe, None,
+          "Replay a recipe file on this photo (steps whose mask does not fit use the painted mask)", None)
         A("max_pixels", "Largest Photo to &Open…", self.set_max_megapixels_dialog, None,
           "Photos bigger than this are refused before they are read (asks to open them anyway)", None)
 
@@ -330,6 +334,9 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Edit")
         m.addAction(self.act_undo)
         m.addAction(self.act_redo)
+        m.addSeparator()
+        m.addAction(self.act_export_recipe)
+        m.addAction(self.act_apply_recipe)
         m.addSeparator()
         m.addAction(self.act_max_pixels)
         m = mb.addMenu("&Mask")
@@ -625,6 +632,8 @@ class MainWindow(QMainWindow):
         doc = self.current_document()
         has = doc is not None
         self.central.setCurrentWidget(self.tabs if self.documents else self.empty)
+        self.act_export_recipe.setEnabled(bool(has and doc.recipe_steps()))
+        self.act_apply_recipe.setEnabled(has and self.job is None)
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_close, self.act_clear_mask,
                   self.act_invert_mask, self.act_load_mask, self.act_save_mask, self.act_zoom_in, self.act_zoom_out,
                   self.act_fit, self.act_actual, self.act_original, self.act_split):
@@ -980,6 +989,38 @@ class MainWindow(QMainWindow):
         self.settings.setValue("panel/task", task)
         return self.start_job(fn, args, label, doc, task)
 
+    def get_recipe_path(self, save: bool) -> Optional[str]:
+        doc = self.current_document()
+        if save:
+            base = (doc.path or Path(self._last_dir()) / "photo.png") if doc else Path("recipe.json")
+            path, _ = QFileDialog.getSaveFileName(self, "Export recipe", str(base.with_name(base.stem + "_recipe.json")),
+                                                  "Restora recipe (*.json)")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Apply recipe", self._last_dir(), "Restora recipe (*.json)")
+        return path or None
+
+    def export_recipe(self) -> None:
+        doc = self.current_document()
+        steps = doc.recipe_steps() if doc else []
+        if not steps:
+            return self._hint("Nothing to export yet: run a task on this photo first.")
+        path = self.get_recipe_path(save=True)
+        if path:
+            self._start_background(jobs.export_recipe, lambda p: self.statusBar().showMessage(
+                f"Recipe of {len(steps)} steps saved to {p}", 5000),
+                lambda msg: self.show_error(msg, "Cannot save the recipe"), path, steps)
+
+    def apply_recipe(self) -> Optional[Worker]:
+        doc = self.current_document()
+        if doc is None or self.job is not None:
+            return None
+        path = self.get_recipe_path(save=False)
+        if not path:
+            return None
+        mask = doc.mask.snapshot() if not doc.mask.is_empty() else None
+        return self.start_job(jobs.apply_recipe, (path, doc.pixels, mask, self.registry),
+                              f"Applying {Path(path).name}", doc, "recipe")
+
     def _hint(self, text: str) -> None:
         """A nudge, not an error: status bar and panel, no dialog."""
         self.statusBar().showMessage(text, 5000)
@@ -1034,7 +1075,8 @@ class MainWindow(QMainWindow):
             self._show_variants(doc, result)
         else:
             r = result[0] if isinstance(result, list) else result
-            doc.apply_result(r.pixels, r.label.strip(), r.display, clear_mask=(task == "inpaint"))
+            doc.apply_result(r.pixels, r.label.strip(), r.display, clear_mask=(task == "inpaint"),
+                             steps=r.steps or [r.step])
         self.statusBar().showMessage(f"{self.job_label}: done in {seconds:.1f} s", 6000)
 
     def _job_failed(self, worker: Worker, message: str) -> None:
@@ -1070,7 +1112,7 @@ class MainWindow(QMainWindow):
                                [r.thumbnail for r in results], [f"seed {r.seed}" for r in results],
                                close_on_pick=True, parent=self)
         dialog.picked.connect(lambda i: not doc.closed and doc.apply_result(
-            results[i].pixels, results[i].label, results[i].display, clear_mask=True))
+            results[i].pixels, results[i].label, results[i].display, clear_mask=True, steps=[results[i].step]))
         self._keep_dialog(dialog)
 
     def _keep_dialog(self, dialog: SamplesDialog) -> None:

@@ -1,6 +1,7 @@
 """Hostile and odd files: decompression bombs, empty/truncated/random files, CMYK, multi-page,
-ICC profiles that no longer match the pixels, file modes and symlinks, stale part files,
-bad arguments to write_image, and a property test of write → read.
+ICC profiles that no longer match the pixels or are huge, long PNG text, file modes, symlinks,
+devices and FIFOs, stale part files (ours only), engine calls with bad arguments, and a
+property test of write → read.
 
 Every refusal is a BadInputError with a one-line message, prints nothing, writes nothing
 and leaves the input file as it was.
@@ -464,6 +465,65 @@ def test_gray_profile_kept_with_gray_dropped_with_colour(tmp_path, make_image):
             assert not im.info.get("icc_profile"), out
 
 
+def big_icc(size: int, space: bytes = b"RGB ") -> bytes:
+    """A ``size``-byte profile of random bytes (they do not compress) with an ICC header."""
+    icc = bytearray(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
+    icc[:128] = fake_icc(space)
+    return bytes(icc)
+
+
+def test_large_icc_profile_round_trips(tmp_path, capfd):
+    """Pillow refuses a PNG whose profile inflates to over 1 MB: Restora must read what it wrote."""
+    icc = big_icc(1_500_000)
+    src = tmp_path / "in.jpg"
+    src.write_bytes(encoded(noisy(32, 32), "JPEG", icc_profile=icc))
+    capfd.readouterr()
+    photo = read_image(src)
+    assert photo.icc_profile == icc
+    out = write_image(tmp_path / "out.png", photo)
+    again = read_image(out)
+    assert again.icc_profile == icc and again.pixels.shape == (32, 32, 3)
+    assert imageio.image_size(out) == (32, 32)
+    assert read_image(write_image(tmp_path / "again.jpg", again)).icc_profile == icc
+    assert capfd.readouterr() == ("", ""), "no libpng warning or anything else printed"
+
+
+def test_png_with_a_long_compressed_comment(tmp_path, capfd):
+    ok_png = encoded(noisy(8, 8), "PNG")
+    text = png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a" * 2_000_000))
+    path = tmp_path / "ztxt.png"
+    path.write_bytes(ok_png[:33] + text + ok_png[33:])
+    capfd.readouterr()
+    assert np.array_equal(read_image(path).pixels, noisy(8, 8))
+    assert capfd.readouterr() == ("", "")
+
+
+def test_text_inflation_bomb_still_refused(tmp_path, capfd):
+    ok_png = encoded(noisy(8, 8), "PNG")
+    bomb = png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(bytes(65 << 20), 9))   # 65 MB of zeros
+    path = tmp_path / "bomb.png"
+    path.write_bytes(ok_png[:33] + bomb + ok_png[33:])
+    assert_refused(path, "corrupt", capfd)
+
+
+def test_oversized_icc_profile_is_dropped(tmp_path):
+    limit = imageio.icc._MAX_ICC_BYTES
+    assert 16_000_000 < limit <= 255 * 65519, "what JPEG can carry"
+    huge = fake_icc(b"RGB ") + bytes(limit + 1 - 128)        # zeros: compresses well
+    for out in ("h.png", "h.tif", "h.jpg"):
+        path = write_image(tmp_path / out, Photo(noisy(4, 4), icc_profile=huge))
+        assert read_image(path).icc_profile is None, out
+    # a file that already carries one: the photo is read, the profile left behind
+    ok_png = encoded(noisy(4, 4), "PNG")
+    path = tmp_path / "carries.png"
+    path.write_bytes(ok_png[:33] + png_chunk(b"iCCP", b"big\x00\x00" + zlib.compress(huge)) + ok_png[33:])
+    photo = read_image(path)
+    assert photo.icc_profile is None and np.array_equal(photo.pixels, noisy(4, 4))
+    largest = huge[:limit]
+    assert read_image(write_image(tmp_path / "largest.jpg", Photo(noisy(4, 4), icc_profile=largest))).icc_profile \
+        == largest
+
+
 @pytest.mark.parametrize("shape", [(1, 9), (9, 1), (1, 1)])
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".webp", ".bmp"])
 @pytest.mark.parametrize("channels", [1, 3, 4])
@@ -547,22 +607,60 @@ def test_symlink_target_is_rewritten(tmp_path):
 
 
 @posix_only
-def test_dangling_symlink_is_not_written_without_overwrite(tmp_path):
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_dangling_symlink_is_refused(overwrite, tmp_path):
     link = tmp_path / "link.png"
-    link.symlink_to(tmp_path / "nowhere.png")
-    with pytest.raises(BadInputError, match="already exists"):
-        write_image(link, Photo(noisy(4, 4)))
-    assert not (tmp_path / "nowhere.png").exists()
+    link.symlink_to(tmp_path / "elsewhere" / ".." / "nowhere.png")
+    with pytest.raises(BadInputError, match=r"link.png: is a link to a missing file$"):
+        write_image(link, Photo(noisy(4, 4)), overwrite=overwrite)
+    with pytest.raises(BadInputError, match="is a link to a missing file"):
+        imageio.atomic_write_bytes(link, b"{}")     # recipes and the trust store go this way
+    assert os.listdir(tmp_path) == ["link.png"] and link.is_symlink()
+
+
+def special_files(folder):
+    """(name, path, kind check) of files that are not regular files, made in ``folder``: a FIFO,
+    a link to one, and (as root) a link to a private character device node, like /dev/null."""
+    os.mkfifo(folder / "pipe.png")
+    (folder / "pipe-link.png").symlink_to(folder / "pipe.png")
+    cases = [("fifo", folder / "pipe.png", stat.S_ISFIFO), ("link to fifo", folder / "pipe-link.png", stat.S_ISFIFO)]
+    if os.geteuid() == 0:
+        os.mknod(folder / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        (folder / "link.png").symlink_to(folder / "null")
+        cases.append(("link to device", folder / "link.png", stat.S_ISCHR))
+    return cases
+
+
+@posix_only
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_devices_and_fifos_are_never_replaced(overwrite, tmp_path):
+    for name, path, kind in special_files(tmp_path):
+        listing = sorted(os.listdir(tmp_path))
+        with pytest.raises(BadInputError, match=r"is not a regular file \(a device, pipe or socket\)$"):
+            write_image(path, Photo(noisy(4, 4)), overwrite=overwrite)
+        with pytest.raises(BadInputError, match="is not a regular file"):
+            imageio.atomic_write_bytes(path, b"{}")
+        assert kind(os.stat(path).st_mode), f"{name} was replaced"
+        assert sorted(os.listdir(tmp_path)) == listing, name
+
+
+@posix_only
+def test_devices_and_fifos_are_not_read(tmp_path):
+    for _name, path, _kind in special_files(tmp_path):   # reading a FIFO would wait for a writer forever
+        assert_refused(path, r"is not a regular file \(a device, pipe or socket\)$")
+        with pytest.raises(BadInputError, match="is not a regular file"):
+            imageio.image_size(path)
 
 
 # --- 6. stale part files ---------------------------------------------------------------
 
 def test_stale_part_files_are_swept(tmp_path):
     old = time.time() - 3600
-    stale = tmp_path / ".photo.png.abc123_z.part"
-    fresh = tmp_path / ".photo.png.k9x2m4q1.part"
-    keep = [tmp_path / ".photo.png.part", tmp_path / "photo.png.abcdefgh.part",   # not our pattern
-            tmp_path / ".photo.png.abcdefgh.partial", tmp_path / "notes.txt"]
+    stale = tmp_path / ".photo.png.restora-abc123_z.part"
+    fresh = tmp_path / ".photo.png.restora-k9x2m4q1.part"
+    keep = [tmp_path / ".photo.png.restora-.part", tmp_path / "photo.png.restora-abcdefgh.part",   # not ours
+            tmp_path / ".photo.png.restora-abcdefgh.partial", tmp_path / "notes.txt",
+            tmp_path / ".photo.png.abcdefgh.part"]      # no "restora-": another program's
     for path in [stale, fresh, *keep]:
         path.write_bytes(b"x")
     for path in [stale, *keep]:
@@ -575,16 +673,43 @@ def test_stale_part_files_are_swept(tmp_path):
 @posix_only
 def test_sweep_leaves_folders_and_links_alone(tmp_path):
     old = time.time() - 3600
-    folder = tmp_path / ".dir.png.abcdefgh.part"
+    folder = tmp_path / ".dir.png.restora-abcdefgh.part"
     folder.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
-    link = tmp_path / ".link.png.abcdefgh.part"
+    link = tmp_path / ".link.png.restora-abcdefgh.part"
     link.symlink_to(victim)
     os.utime(folder, (old, old))
     os.utime(link, (old, old), follow_symlinks=False)
     write_image(tmp_path / "out.png", Photo(noisy(4, 4)))
     assert folder.is_dir() and link.is_symlink() and victim.read_text() == "keep me"
+
+
+def test_other_programs_part_files_survive(tmp_path):
+    """Editors, browsers and download managers leave hidden ".part" files too: only names with
+    Restora's own marker are swept, however old the others are."""
+    old = time.time() - 3600
+    theirs = [".thesis.chapter1.part", ".video.mp4.download.part", ".backup.20240101.part", ".a.abcdefgh.part"]
+    ours = ".photo.png.restora-x1y2z3_4.part"
+    for name in [*theirs, ours]:
+        (tmp_path / name).write_text("someone's work")
+        os.utime(tmp_path / name, (old, old))
+    write_image(tmp_path / "out.png", Photo(noisy(4, 4)))
+    assert sorted(os.listdir(tmp_path)) == sorted([*theirs, "out.png"])
+    assert all((tmp_path / name).read_text() == "someone's work" for name in theirs)
+
+
+@pytest.mark.parametrize("name", ["out.png", "é" * 120 + ".png", "a" * 251 + ".png"])
+def test_our_part_names_match_the_sweep(name, tmp_path, monkeypatch):
+    """The part file a write makes is the pattern the sweep removes, and stays a valid name for a
+    target name up to NAME_MAX (255 bytes)."""
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(imageio.files.os, "replace", lambda a, b: (renamed.append(a), real_replace(a, b)))
+    write_image(tmp_path / name, Photo(noisy(4, 4)))
+    part = os.path.basename(renamed[0])
+    assert imageio.files._PART_NAME.match(part) and ".restora-" in part, part
+    assert len(os.fsencode(part)) <= 255 and os.listdir(tmp_path) == [name]
 
 
 # --- 7. write_image argument checks and failing disks ------------------------------------
@@ -611,6 +736,90 @@ def test_bad_pixels_refused_before_writing(name, suffix, tmp_path):
         write_image(tmp_path / f"out{suffix}", Photo(BAD_PIXELS[name]))
     assert "\n" not in str(info.value)
     assert os.listdir(tmp_path) == []
+
+
+def _photo():
+    return Photo(noisy(4, 4))
+
+
+#: engine calls with arguments no caller should pass: each is one BadInputError (a RestoraError),
+#: never a TypeError, ValueError or OSError, and writes nothing. ``d`` is an empty folder
+#: holding only "in.png".
+API_MISUSE = {
+    "write_image(None, photo)": (lambda d: write_image(None, _photo()), r"^expected a file path"),
+    "write_image(3, photo)": (lambda d: write_image(3, _photo()), r"^expected a file path \(str or Path\), got int"),
+    "write_image(path, list)": (lambda d: write_image(d / "o.png", [[[0, 0, 0]]]),
+                                r"^cannot write list as an image \(expected a Photo or a numpy pixel array\)"),
+    "write_image(path, str)": (lambda d: write_image(d / "o.png", "in.png"), r"^cannot write str as an image"),
+    "write_image(path, None)": (lambda d: write_image(d / "o.png", None), r"^cannot write NoneType as an image"),
+    "encode_image(int)": (lambda d: imageio.encode_image(5, "PNG"), r"^cannot write int as an image"),
+    "Photo(icc_profile=str)": (lambda d: Photo(noisy(4, 4), icc_profile="RGB " * 50),
+                               r"^a photo's icc_profile must be bytes or None, not str$"),
+    "Photo(exif=str)": (lambda d: Photo(noisy(4, 4), exif="abc"), r"^a photo's exif must be bytes or None, not str$"),
+    "Photo(exif=int)": (lambda d: Photo(noisy(4, 4), exif=3), r"^a photo's exif must be bytes or None, not int$"),
+    "exif set to str later": (lambda d: write_image(d / "o.png", _set(_photo(), exif="abc")), r"exif must be bytes"),
+    "write_image NUL in path": (lambda d: write_image(str(d / "a\x00.png"), _photo()),
+                                r"a\\0\.png: a file name cannot contain a NUL character$"),
+    "write_image 300-char name": (lambda d: write_image(d / ("a" * 300 + ".png"), _photo()),
+                                  r"\.png: cannot write \(File name too long\)$"),
+    "write_image onto a folder": (lambda d: write_image(_mkdir(d / "dir.png"), _photo(), overwrite=True),
+                                  r"dir\.png: is a folder"),
+    "read_image(None)": (lambda d: read_image(None), r"^expected a file path"),
+    "read_image(3.5)": (lambda d: read_image(3.5), r"^expected a file path \(str or Path\), got float"),
+    "read_image NUL in path": (lambda d: read_image("a\x00.png"), r"^a\\0\.png: a file name cannot contain a NUL"),
+    "read_image 5000-char name": (lambda d: read_image("a" * 5000 + ".png"),
+                                  r"\.png: cannot read \(File name too long\)$"),
+    "image_size(None)": (lambda d: imageio.image_size(None), r"^expected a file path"),
+    "image_size 5000-char name": (lambda d: imageio.image_size("a" * 5000 + ".png"),
+                                  r"cannot read \(File name too long"),
+}
+for _bad in [0, -1, "5", 2.5, True]:
+    API_MISUSE[f"read_image(max_pixels={_bad!r})"] = (
+        lambda d, bad=_bad: read_image(d / "in.png", max_pixels=bad),
+        r"^the pixel limit must be a whole number above 0")
+    API_MISUSE[f"image_size(max_pixels={_bad!r})"] = (
+        lambda d, bad=_bad: imageio.image_size(d / "in.png", max_pixels=bad), r"^the pixel limit must be")
+
+
+def _set(photo, **fields):
+    for name, value in fields.items():
+        setattr(photo, name, value)
+    return photo
+
+
+def _mkdir(path):
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("name", list(API_MISUSE))
+def test_api_misuse_is_a_bad_input_error(name, tmp_path, capfd):
+    call, match = API_MISUSE[name]
+    folder = tmp_path / "d"
+    folder.mkdir()
+    write_image(folder / "in.png", _photo())
+    listing = sorted(os.listdir(folder))
+    capfd.readouterr()
+    with pytest.raises(BadInputError, match=match) as info:
+        call(folder)
+    assert "\n" not in str(info.value)
+    assert not [n for n in os.listdir(folder) if n not in listing and n != "dir.png"], "nothing written"
+    assert capfd.readouterr() == ("", "")
+
+
+def test_friendly_arguments_are_accepted(tmp_path):
+    img = noisy(5, 6)
+    path = write_image(tmp_path / "bare.png", img)                 # pixels without a Photo
+    assert np.array_equal(read_image(path).pixels, img)
+    assert imageio.encode_image(img, "PNG") == path.read_bytes()
+    icc = fake_icc(b"RGB ")
+    photo = Photo(img, icc_profile=bytearray(icc), exif=memoryview(b"II*\x00\x08\x00\x00\x00" + bytes(6)))
+    assert type(photo.icc_profile) is bytes and type(photo.exif) is bytes
+    assert read_image(write_image(tmp_path / "ba.png", photo)).icc_profile == icc
+    assert read_image(os.fsencode(path), max_pixels=np.int64(30)).pixels.shape == (5, 6, 3)   # bytes path
+    assert imageio.image_size(str(path), max_pixels=30) == (6, 5)
+    with pytest.raises(imageio.limits.TooLargeError):
+        read_image(path, max_pixels=29)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".webp", ".bmp"])

@@ -15,19 +15,19 @@ Modules: ``formats`` (suffixes, signatures, Pillow), ``limits`` (the pixel limit
 ``probe`` (header and truncation checks), ``quiet`` (silencing the C libraries),
 ``photo`` (:class:`Photo`), ``decode`` (:func:`read_image`, :func:`image_size`),
 ``icc`` (which profile goes with which pixels), ``encode`` (:func:`encode_image`,
-:func:`write_image`) and ``files`` (:func:`atomic_write_bytes`).
+:func:`write_image`) and ``files`` (:func:`atomic_write_bytes`, :func:`check_target`).
 """
 from __future__ import annotations
 
 from .decode import apply_orientation, image_size, read_image
 from .encode import encode_image, output_format, write_image
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, check_target
 from .formats import FORMATS, IMAGE_SUFFIXES, is_image_path
 from .limits import DEFAULT_MAX_PIXELS, max_pixels, set_max_pixels
 from .photo import Photo
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "FORMATS", "IMAGE_SUFFIXES", "Photo", "apply_orientation", "atomic_write_bytes",
-    "encode_image", "image_size", "is_image_path", "max_pixels", "output_format", "read_image",
+    "check_target", "encode_image", "image_size", "is_image_path", "max_pixels", "output_format", "read_image",
     "set_max_pixels", "write_image",
 ]

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from ..jobs import BadInputError
+from .files import as_path
 from .formats import _pil
 from .icc import _icc_space
 from .limits import _active_limit
@@ -27,11 +28,12 @@ def image_size(path: os.PathLike | str, max_pixels: Optional[int] = None) -> tup
     Raises the BadInputError :func:`read_image` would raise for a missing, empty, non-image or
     over-limit file, so a batch can check every input before any model runs.
     """
-    path = Path(path)
+    path = as_path(path)
+    limit = _active_limit(max_pixels)
     _check_file(path)
     try:
         with open(path, "rb") as fh:
-            head = _probe(path, fh, _active_limit(max_pixels))
+            head = _probe(path, fh, limit)
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
     return (head.height, head.width) if head.orientation >= 5 else (head.width, head.height)
@@ -44,9 +46,10 @@ def read_image(path: os.PathLike | str, max_pixels: Optional[int] = None) -> Pho
     WebPs give their first page/frame (the photo; later pages are usually thumbnails or
     layers), like every viewer's default.
     """
-    path = Path(path)
+    path = as_path(path)
+    limit = _active_limit(max_pixels)  # a bad argument is refused before the file is read
     data = _read_file(path)
-    head = _probe(path, io.BytesIO(data), _active_limit(max_pixels))
+    head = _probe(path, io.BytesIO(data), limit)
     if not _complete(head.fmt, data):
         raise _corrupt(path, head.fmt, " (it ends too early)")
     pixels, icc = _decode(path, data, head)

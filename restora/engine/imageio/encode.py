@@ -12,10 +12,10 @@ from typing import Optional
 import numpy as np
 
 from ..jobs import BadInputError
-from .files import atomic_write_bytes
+from .files import as_path, atomic_write_bytes, check_target
 from .formats import _EXIF_HEADER, _PNG_SIGNATURE, FORMATS, _pil
 from .icc import _profile_for
-from .photo import Photo
+from .photo import Photo, _metadata_bytes
 
 #: largest width/height each encoder takes (WebP: 14-bit sizes; libjpeg: JPEG_MAX_DIMENSION)
 _MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}
@@ -63,20 +63,32 @@ def _check_side(pixels: np.ndarray, fmt: str) -> None:
                             f"{w}x{h} (use PNG or TIFF)")
 
 
-def encode_image(photo: Photo, fmt: str, quality: int = 95) -> bytes:
+def _as_photo(photo) -> Photo:
+    """A Photo as is, a bare pixel array as a Photo without metadata, else BadInputError."""
+    if isinstance(photo, np.ndarray):
+        return Photo(photo)
+    if not isinstance(photo, Photo):
+        raise BadInputError(f"cannot write {type(photo).__name__} as an image "
+                            "(expected a Photo or a numpy pixel array)")
+    return photo
+
+
+def encode_image(photo: Photo | np.ndarray, fmt: str, quality: int = 95) -> bytes:
     """Encode ``photo`` as ``fmt`` with its ICC profile and EXIF where the format allows."""
+    photo = _as_photo(photo)
     pixels = _check_pixels(photo.pixels)
     quality = _check_quality(quality)
     _check_side(pixels, fmt)
+    exif = _metadata_bytes("exif", photo.exif)  # again: the fields may have been set since
     if fmt in ("JPEG", "WEBP", "BMP") and pixels.dtype == np.uint16:
         pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535  # 16→8 bit, rounded
         pixels = pixels.astype(np.uint8)
     if fmt == "JPEG" and pixels.shape[2] in (2, 4):
         pixels = np.ascontiguousarray(pixels[:, :, :-1])  # JPEG has no alpha
     stored = max(pixels.shape[2], 3) if fmt == "WEBP" else pixels.shape[2]  # WebP is RGB(A) only
-    icc = _profile_for(stored, photo.icc_profile)
+    icc = _profile_for(stored, _metadata_bytes("icc_profile", photo.icc_profile))
     try:
-        return _encode(pixels, fmt, quality, icc, photo.exif)
+        return _encode(pixels, fmt, quality, icc, exif)
     except BadInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - cv2.error, Pillow's OSError...: one line for people
@@ -198,16 +210,19 @@ def _encode_tiff(pixels: np.ndarray, icc: Optional[bytes]) -> bytes:
     return out.getvalue()
 
 
-def write_image(path: os.PathLike | str, photo: Photo, *, overwrite: bool = False, quality: int = 95) -> Path:
-    """Encode and atomically write ``photo`` to ``path``.
+def write_image(path: os.PathLike | str, photo: Photo | np.ndarray, *, overwrite: bool = False,
+                quality: int = 95) -> Path:
+    """Encode and atomically write ``photo`` (or bare pixels) to ``path``.
 
-    Refuses to replace an existing file unless ``overwrite``; never leaves a
-    partial file (temporary file + rename). A symlink is written through: its target
-    gets the new content and the link stays.
+    Refuses to replace an existing file unless ``overwrite``, and never replaces anything but
+    a regular file; never leaves a partial file (temporary file + rename). A symlink is
+    written through: its target gets the new content and the link stays.
     """
-    path = Path(path)
+    path = as_path(path)
+    photo = _as_photo(photo)
     fmt = output_format(path)
-    if (path.exists() or path.is_symlink()) and not overwrite:
+    check_target(path)  # before "already exists": a device or a dangling link is never replaced
+    if path.exists() and not overwrite:
         raise BadInputError(f"{path}: already exists (pass --overwrite to replace it)")
     if not path.parent.exists():
         raise BadInputError(f"{path.parent}: output folder does not exist")

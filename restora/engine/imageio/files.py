@@ -1,5 +1,5 @@
 """Atomic writes: a temporary file beside the target, renamed into place, so a failed or
-cancelled write never leaves a half-written file."""
+cancelled write never leaves a half-written file. Also what may name an output at all."""
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +12,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-#: our temporary files: ".NAME." + mkstemp's 8 random characters + ".part"
-_PART_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
+from ..jobs import BadInputError
+
+#: our temporary files: ".NAME.restora-" + mkstemp's 8 random characters + ".part". The
+#: "restora-" makes them unmistakably ours: the sweep deletes what matches, and other programs
+#: leave names like ".thesis.chapter1.part" or ".video.mp4.download.part" too.
+_PART_NAME = re.compile(r"^\..*\.restora-[a-z0-9_]{8}\.part$")
+_PART_NAME_BYTES = 100   # of the target's name in the part name, which must stay under NAME_MAX (255)
 _STALE_PART_S = 600      # a write that has not touched its part file for 10 minutes is dead
 _SWEEP_EVERY_S = 60      # a batch writing thousands of files scans its folder once a minute
 _swept: dict[str, float] = {}
@@ -28,10 +33,12 @@ def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None) -> N
     ``open()`` would give it (0o666 minus the umask). A symlink keeps pointing at its
     (rewritten) target.
     """
-    path = _write_target(Path(path))
+    path = Path(path)
+    check_target(path)
+    path = _write_target(path)
     mode = _mode_for(path, mode)
     _sweep_stale_parts(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_short(path.name)}.restora-", suffix=".part", dir=path.parent)
     try:
         try:
             if mode is not None:
@@ -45,6 +52,43 @@ def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None) -> N
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def as_path(path) -> Path:
+    """``path`` as a Path, or a BadInputError for what cannot name a file (None, a number,
+    a NUL character, which the OS refuses with a ValueError)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise BadInputError(f"expected a file path (str or Path), got {type(path).__name__}")
+    text = os.fsdecode(path)
+    if "\x00" in text:
+        shown = text.replace("\x00", "\\0")
+        raise BadInputError(f"{shown}: a file name cannot contain a NUL character")
+    return Path(text)
+
+
+def check_target(path: Path) -> None:
+    """Refuse to write to ``path`` when what is there is not a regular file: renaming onto a
+    device node, FIFO or socket would replace the node itself (as root, an ``out.png`` that
+    links to /dev/null would replace /dev/null), and a link to a missing file would create a
+    file wherever the link points."""
+    try:
+        st = os.stat(path)  # follows links: what a symlink names is what gets written
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise BadInputError(f"{path}: is a link to a missing file") from None
+        return
+    except OSError as exc:  # too long a name, a loop of links, a file used as a folder...
+        raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInputError(f"{path}: is a folder, expected a file name")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInputError(f"{path}: is not a regular file (a device, pipe or socket)")
+
+
+def _short(name: str) -> str:
+    """At most _PART_NAME_BYTES of ``name`` (UTF-8, whole characters), so that a long but valid
+    target name still leaves room for the part file's own additions."""
+    return name.encode("utf-8", "surrogateescape")[:_PART_NAME_BYTES].decode("utf-8", "ignore")
 
 
 def _write_all(fd: int, data: bytes) -> None:

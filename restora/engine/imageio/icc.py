@@ -3,6 +3,16 @@ from __future__ import annotations
 
 from typing import Optional
 
+#: the largest profile kept, about 16 MB: as much as JPEG can carry (255 APP2 segments of
+#: 65519 bytes). Real profiles are far smaller, even printers' with big lookup tables; a
+#: bigger one is dropped (the pixels are kept) rather than copied into every output.
+_MAX_ICC_BYTES = 255 * 65519
+
+
+def _usable_icc(icc) -> Optional[bytes]:
+    """``icc``, or None when it is empty or larger than :data:`_MAX_ICC_BYTES`."""
+    return icc if icc and len(icc) <= _MAX_ICC_BYTES else None
+
 
 def _icc_space(icc: Optional[bytes]) -> Optional[bytes]:
     """The data colour space of an ICC profile (header bytes 16..20: b'RGB ', b'GRAY', b'CMYK'...)."""
@@ -20,4 +30,4 @@ def _profile_for(pixels_channels: int, icc: Optional[bytes]) -> Optional[bytes]:
     (a colour model, WebP's RGB-only storage), would make viewers show wrong colours.
     """
     want = b"GRAY" if pixels_channels in (1, 2) else b"RGB "
-    return icc if _icc_space(icc) == want else None
+    return _usable_icc(icc) if _icc_space(icc) == want else None

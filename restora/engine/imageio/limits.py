@@ -22,9 +22,13 @@ def set_max_pixels(n: Optional[int]) -> None:
     """Set the process-wide pixel limit (the CLI's --max-pixels, the window's setting);
     ``None`` goes back to the default."""
     global _max_pixels_override
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+    _max_pixels_override = None if n is None else _checked_limit(n)
+
+
+def _checked_limit(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise BadInputError(f"the pixel limit must be a whole number above 0 (got {n!r})")
-    _max_pixels_override = None if n is None else int(n)
+    return int(n)
 
 
 def max_pixels() -> int:
@@ -42,7 +46,8 @@ def max_pixels() -> int:
 
 
 def _active_limit(explicit: Optional[int]) -> int:
-    return int(explicit) if explicit is not None else max_pixels()
+    """A ``max_pixels`` argument (checked like :func:`set_max_pixels`), else the active limit."""
+    return _checked_limit(explicit) if explicit is not None else max_pixels()
 
 
 def _amount(pixels: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Optional
 
 from ..jobs import BadInputError
 from .formats import _EXIF_HEADER, _ORIENTATION_TAG, _PNG_SIGNATURE, _SUPPORTED, _pil
+from .icc import _usable_icc
 from .limits import _check_limit
 from .quiet import _quiet_tifffile
 
@@ -59,15 +61,17 @@ def _other_image_kind(data: bytes) -> Optional[str]:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise BadInputError(f"{path}: file not found")
-    if path.is_dir():
-        raise BadInputError(f"{path}: is a folder, expected an image file")
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
-    if size == 0:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise BadInputError(f"{path}: file not found") from None
+    except OSError as exc:  # too long a name, a loop of links, no permission...
+        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInputError(f"{path}: is a folder, expected an image file")
+    if not stat.S_ISREG(st.st_mode):  # reading a FIFO or a terminal would wait forever
+        raise BadInputError(f"{path}: is not a regular file (a device, pipe or socket)")
+    if st.st_size == 0:
         raise BadInputError(f"{path}: the file is empty (0 bytes)")
 
 
@@ -133,7 +137,7 @@ def _tifffile_header(fh) -> Optional[_Header]:
 def _metadata(im) -> tuple[Optional[bytes], Optional[bytes], int]:
     """(icc profile, EXIF with orientation reset, orientation 1..8). Never raises."""
     try:
-        icc = im.info.get("icc_profile") or None
+        icc = _usable_icc(im.info.get("icc_profile"))
         exif = im.getexif()
         orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
         exif_bytes = None
