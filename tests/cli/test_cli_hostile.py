@@ -636,3 +636,31 @@ def test_no_display_is_one_line_not_a_qt_abort(photo, one_error_line):
     assert code == 2 and out == ""
     assert one_error_line(err) == ("restora: error: no display to open the window on (set DISPLAY, or use the "
                                    "command line: restora --help)")
+
+
+# --- a real full disk ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 kB tmpfs (needs root and mount rights; skipped otherwise)."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount rights (the full-disk case is also "
+                    "simulated in tests/engine/test_hostile_imageio.py)")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(cli, one_error_line, tmp_path, tiny_disk, save_image,
+                                                    make_image):
+    rng = np.random.default_rng(0)
+    photo = save_image(tmp_path / "noise.png", rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    code, _o, err = cli("upscale", photo, "-o", tiny_disk / "big.png", "--model", "lanczos", "--scale", "2")
+    assert code == 2 and "No space left on device" in one_error_line(err)
+    assert list(tiny_disk.iterdir()) == []            # no output, no .part file
+    small = save_image(tmp_path / "small.png", make_image(8, 8, 3))
+    assert cli("upscale", small, "-o", tiny_disk / "ok.png", "--model", "lanczos")[0] == 0   # room for that
