@@ -3,6 +3,7 @@
     python training/export.py denoise      --ckpt CKPT [--config training/configs/denoise_v4.json]
     python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v10.json]
     python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
+    python training/export.py inpaint      --ckpt training/runs/inpaint_v2/best.pt [--out FOLDER]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
 net's shape and the export options); ``--scales`` picks which SR heads to write.
@@ -28,8 +29,9 @@ import common as C  # noqa: E402
 OUT = os.path.join(C.ROOT, "resources", "models")
 
 
-def _save(sd, name, arch, config, task, scale, cin, cout, desc, extra=None):
-    os.makedirs(OUT, exist_ok=True)
+def _save(sd, name, arch, config, task, scale, cin, cout, desc, extra=None, out_dir=None):
+    out_dir = out_dir or OUT
+    os.makedirs(out_dir, exist_ok=True)
     nets = C.load_nets()
     model = nets.build(arch, config)
     model.load_state_dict(sd)  # strict check: file must load into build(arch, config)
@@ -46,7 +48,7 @@ def _save(sd, name, arch, config, task, scale, cin, cout, desc, extra=None):
     }
     if extra:
         meta.update({k: str(v) for k, v in extra.items()})
-    path = os.path.join(OUT, name + ".safetensors")
+    path = os.path.join(out_dir, name + ".safetensors")
     save_file(sd16, path, metadata=meta)
     os.chmod(path, 0o644)
     print("wrote", path, "%.2f MB" % (os.path.getsize(path) / 1e6),
@@ -131,22 +133,37 @@ def export_sr(ckpt, config, scales=None):
               {"train_step": st.get("step", "?"), **_bf16(cfg)})
 
 
+def export_inpaint(ckpt, config, out_dir=None):
+    """The inpainting generator (the EMA weights best.pt keeps); the discriminator stays behind."""
+    st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = C.load_config(config)
+    net_cfg = dict(cfg["net"], channels=list(cfg["net"]["channels"]))
+    val = st.get("val", {})
+    _save(st["model"], "restora-inpaint", "InpaintGenerator", net_cfg, "inpaint", 1, 3, 3,
+          "Restora inpainter: GAN-trained U-Net (dilated + Fourier blocks); the seed picks the fill",
+          {"train_step": st.get("step", "?"), "val_blocks_gain_db": round(val.get("blocks_gain", 0.0), 3),
+           "val_scratches_gain_db": round(val.get("scratches_gain", 0.0), 3)}, out_dir=out_dir)
+
+
 DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
-                  "sr": "sr_x2_v4.json"}  # the shipped runs
+                  "sr": "sr_x2_v4.json", "inpaint": "inpaint.json"}  # the shipped runs
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr"])
+    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr", "inpaint"])
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--config", default=None, help="the checkpoint's training config")
     ap.add_argument("--scales", default=None, help="SR heads to export, e.g. 2 or 2,4")
+    ap.add_argument("--out", default=None, help="folder to write to (default: resources/models)")
     a = ap.parse_args()
     config = a.config or os.path.join(C.ROOT, "training", "configs", DEFAULT_CONFIG[a.task])
     if a.task == "denoise":
         export_denoise(a.ckpt, config)
     elif a.task == "denoise-gray":
         export_denoise_gray(a.ckpt, config)
+    elif a.task == "inpaint":
+        export_inpaint(a.ckpt, config, a.out)
     else:
         export_sr(a.ckpt, config, [int(s) for s in a.scales.split(",")] if a.scales else None)
 

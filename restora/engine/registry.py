@@ -126,6 +126,13 @@ class Registry:
         for candidate in self.user_files():
             if candidate.stem == name_or_path or candidate.name == name_or_path:
                 return self._from_file(candidate)
+        for candidate in self.user_files():   # the name `restora models` lists (a file's own name)
+            try:
+                model = self._from_file(candidate)
+            except (ModelError, OSError, ValueError):
+                continue
+            if model.info.name == name_or_path:
+                return model
         raise ModelError(f"unknown model '{name_or_path}': see `restora models`, or pass a model file path")
 
     def _from_file(self, path: Path) -> AnyModel:

@@ -56,6 +56,19 @@ def _run_upscale(net, x, _params):
     return net(x)
 
 
+def _run_inpaint(net, x, params):
+    """The holes and a noise map drawn from the seed on the CPU (the same fill on every
+    device): the seed names the fill, another seed gives another plausible one."""
+    import torch
+
+    mask = (torch.from_numpy(params["mask"]) > 0.5)[None, None].to(x.device, x.dtype)
+    noise = torch.randn(mask.shape, generator=torch.Generator().manual_seed(int(params.get("seed", 0))))
+    return net(x, mask, noise.to(x.device, x.dtype))
+
+
+_RUNS = {"denoise": _run_denoise, "upscale": _run_upscale, "inpaint": _run_inpaint}
+
+
 # Tile sizing and context come from the file: bounded near what our nets need (context 48,
 # ~1.6 kB/px for x4), since a file asking 1024 px of context per 128 px tile made a 0.8 MP
 # denoise take 142 s instead of 6.
@@ -80,12 +93,12 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
         _check_config(config)
         numbers = {key: _bounded_int(meta, key, default) for key, default in
                    (("scale", "1"), ("in_channels", "3"), ("out_channels", "3"), ("cpu_fp32_ensemble", "1"),
-                    ("context_px", "48" if task == "denoise" else "24"),
+                    ("context_px", {"denoise": "48", "inpaint": "96"}.get(task, "24")),
                     ("bytes_per_pixel", str(_bytes_per_pixel(task, int(meta.get("scale", "1")))) ))}
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise ModelError(f"{path}: Restora model file with bad metadata "
                          f"({printable(exc, 100) or type(exc).__name__})") from exc
-    if task not in ("denoise", "upscale"):
+    if task not in _RUNS:
         raise ModelError(f"{path}: unknown task '{printable(task, 40)}' in Restora model file")
     net = _check_weights(path, arch, config)
     if source != "builtin":   # ours are tested; the first meta pass costs ~1.3 s at start-up
@@ -94,7 +107,7 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
     info = ModelInfo(name=meta.get("name", path.stem), task=task, source=source,
                      description=meta.get("description", f"Restora {task} model"),
                      architecture=arch, scale=scale, in_channels=numbers["in_channels"],
-                     out_channels=numbers["out_channels"], half=True,
+                     out_channels=numbers["out_channels"], half=True, stochastic=task == "inpaint",
                      cpu_bf16=meta.get("cpu_bf16", "1") != "0", path=path)
 
     def loader():
@@ -107,7 +120,7 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
         model.align_px = _stride(net)
         return net
 
-    run = _run_denoise if task == "denoise" else _run_upscale
+    run = _RUNS[task]
 
     def call(net, x, params):
         if "cpu_fp32_ensemble" in meta:
@@ -183,7 +196,8 @@ def _check_shapes(path: Path, net, task: str, numbers: dict) -> None:
     x = torch.empty(1, cin, 32, 32, device="meta")
     try:
         with torch.no_grad():
-            out = net(x, torch.empty(1, 1, 1, 1, device="meta")) if task == "denoise" else net(x)
+            second = {"denoise": (1, 1, 1, 1), "inpaint": (1, 1, 32, 32)}.get(task)
+            out = net(x, torch.empty(*second, device="meta")) if second else net(x)
     except Exception as exc:  # noqa: BLE001 - a net that rejects its declared input
         raise ModelError(f"{path}: the network does not take the {cin}-channel input its metadata names "
                          f"({(str(exc).splitlines() or [type(exc).__name__])[0][:80]})") from exc

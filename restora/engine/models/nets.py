@@ -263,7 +263,8 @@ class SpectralBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
-        with torch.autocast(x.device.type, enabled=False):
+        kind = x.device.type if x.device.type in ("cuda", "mps") else "cpu"   # (meta: shape checks)
+        with torch.autocast(kind, enabled=False):
             f = torch.fft.rfft2(x.float(), norm="ortho")
             y = self.act(self.conv1(torch.cat([f.real, f.imag], 1)))
             re, im = torch.chunk(y, 2, dim=1)

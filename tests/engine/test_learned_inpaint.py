@@ -1,0 +1,63 @@
+"""A Restora-format inpainting network (random weights here): sampled fills through the engine."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from restora.engine import CancelToken, Cancelled, Registry, inpaint, run_task
+
+
+@pytest.fixture(scope="module")
+def inpainter(tmp_path_factory):
+    import torch
+    from safetensors.torch import save_file
+
+    from restora.engine.models import nets
+
+    config = {"channels": [8, 16, 32], "blocks": 2, "spectral_every": 2}
+    torch.manual_seed(0)
+    net = nets.build("InpaintGenerator", config)
+    folder = tmp_path_factory.mktemp("inpaint-models")
+    meta = {"restora_arch": "InpaintGenerator", "restora_config": json.dumps(config), "task": "inpaint",
+            "scale": "1", "in_channels": "3", "out_channels": "3", "name": "tiny-inpaint",
+            "description": "test inpainter"}
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "tiny.safetensors"), meta)
+    return folder
+
+
+def _holes(h, w):
+    m = np.zeros((h, w), np.uint8)
+    m[10:30, 12:40] = 255
+    m[50:52, 5:90] = 255
+    return m
+
+
+def test_sampled_fills_keep_every_other_pixel(inpainter, make_image):
+    reg = Registry(user_dir=inpainter, include_builtin=False)
+    info = next(i for i in reg.models("inpaint") if i.name == "tiny-inpaint")
+    assert info.stochastic and info.source == "user"
+    img, holes = make_image(64, 96, 3), _holes(64, 96)
+    a = inpaint(img, holes, model="tiny-inpaint", seed=3, device="cpu", registry=reg)
+    again = inpaint(img, holes, model="tiny-inpaint", seed=3, device="cpu", registry=reg)
+    other = inpaint(img, holes, model="tiny-inpaint", seed=4, device="cpu", registry=reg)
+    outside = holes == 0
+    assert np.array_equal(a[outside], img[outside]) and np.array_equal(other[outside], img[outside])
+    assert np.array_equal(a, again), "the same seed gives the same fill"
+    assert not np.array_equal(a[~outside], other[~outside]), "another seed gives another fill"
+    step = run_task("inpaint", img, {"seed": 3}, mask=holes, model="tiny-inpaint", device="cpu", registry=reg).step
+    assert step.model.sha256 and step.params == {"seed": 3}
+
+
+def test_gray_photos_and_cancel(inpainter, make_image):
+    reg = Registry(user_dir=inpainter, include_builtin=False)
+    gray, holes = make_image(64, 96, 1), _holes(64, 96)
+    out = inpaint(gray, holes, model="tiny-inpaint", seed=0, device="cpu", registry=reg)
+    assert out.shape == gray.shape and np.array_equal(out[holes == 0], gray[holes == 0])
+    token = CancelToken()
+    token.cancel()
+    before = gray.copy()
+    with pytest.raises(Cancelled):
+        inpaint(gray, holes, model="tiny-inpaint", device="cpu", registry=reg, cancel=token)
+    assert np.array_equal(gray, before)
