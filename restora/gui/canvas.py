@@ -9,12 +9,13 @@ keeps 40-megapixel photos fluid. Scene coordinates are photo pixels.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap, QCursor
-from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsScene, QGraphicsView,
-                               QStyleOptionGraphicsItem)
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QGraphicsEllipseItem, QGraphicsItem, QGraphicsScene,
+                               QGraphicsView, QLineEdit, QPlainTextEdit, QStyleOptionGraphicsItem, QTextEdit,
+                               QWidget)
 
 from .display import Display, mask_overlay
 from .document import Document
@@ -24,6 +25,7 @@ MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 ZOOM_STEP = 1.25
 MASK_OPACITY = 0.45
 BACKGROUND = QColor(38, 40, 44)
+SPLIT_GRIP_W, SPLIT_GRIP_H = 14, 36    # the divider's grip, in screen pixels
 
 
 def _checker() -> QPixmap:
@@ -98,7 +100,7 @@ class PhotoItem(QGraphicsItem):
             _draw_levels(painter, before, left, self._rect, zoom)
         if not right.isEmpty():
             _draw_levels(painter, self.display, right, self._rect, zoom)
-        # the divider: a cosmetic line with a handle, readable on any photo
+        # the divider: a cosmetic line readable on any photo (Canvas draws its grip in screen pixels)
         painter.save()
         painter.setRenderHint(QPainter.Antialiasing, True)
         x = float(split_x)
@@ -287,7 +289,7 @@ class Canvas(QGraphicsView):
         factor = zoom / self.zoom()
         self.scale(factor, factor)
         self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
-        self._update_cursor_item()
+        self.refresh_pointer()
         self.zoom_changed.emit(self.zoom())
 
     def zoom_in(self) -> None:
@@ -310,6 +312,7 @@ class Canvas(QGraphicsView):
         vw, vh = self.viewport().width() - 16, self.viewport().height() - 16
         self.set_zoom(min(vw / rect.width(), vh / rect.height()))
         self.centerOn(rect.center())
+        self.refresh_pointer()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -367,6 +370,30 @@ class Canvas(QGraphicsView):
         super().scrollContentsBy(dx, dy)
         if self.photo_item.mode != "normal":      # the labels are fixed to the viewport
             self.viewport().update()
+        self.refresh_pointer()
+
+    def split_x(self) -> float:
+        """The divider's x in viewport pixels."""
+        width = self.photo_item.boundingRect().width()
+        return self.mapFromScene(QPointF(round(width * self.photo_item.split), 0)).x()
+
+    def split_handle_rect(self) -> QRectF:
+        """The divider's grip in viewport pixels: on the line, halfway down the visible photo."""
+        photo = self.mapFromScene(self.photo_item.boundingRect()).boundingRect()
+        top, bottom = max(photo.top(), 0), min(photo.bottom(), self.viewport().height())
+        x, y = min(max(self.split_x(), 0), self.viewport().width()), (top + bottom) / 2
+        return QRectF(x - SPLIT_GRIP_W / 2, y - SPLIT_GRIP_H / 2, SPLIT_GRIP_W, SPLIT_GRIP_H)
+
+    def _draw_split_grip(self, painter: QPainter) -> None:
+        grip = self.split_handle_rect()
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        painter.setPen(QPen(QColor(0, 0, 0, 170), 1))
+        painter.setBrush(QColor(245, 245, 245))
+        painter.drawRoundedRect(grip, 4, 4)
+        painter.setPen(QPen(QColor(90, 90, 90), 1))
+        c = grip.center()
+        for dx in (-2.0, 2.0):
+            painter.drawLine(QPointF(c.x() + dx, c.y() - 8), QPointF(c.x() + dx, c.y() + 8))
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         if self.photo_item.mode not in ("split", "original") or self.photo_item.display is None:
@@ -394,11 +421,10 @@ class Canvas(QGraphicsView):
         if self.photo_item.mode == "original":
             tag("Original", 0, False)
         else:
-            width = self.photo_item.boundingRect().width()
-            x = self.mapFromScene(QPointF(width * self.photo_item.split, 0)).x()
-            x = min(max(x, 0), self.viewport().width())
+            x = min(max(self.split_x(), 0), self.viewport().width())
             tag("Original", x, True)
             tag("Result", x, False)
+            self._draw_split_grip(painter)
         painter.restore()
 
     # --- tools ------------------------------------------------------------------------------
@@ -425,29 +451,49 @@ class Canvas(QGraphicsView):
         self.cursor_item.setRect(QRectF(scene_pos.x() - r, scene_pos.y() - r, 2 * r, 2 * r))
         inner = max(r - 1.5 / max(self.zoom(), 1e-6), 0.1)
         self.cursor_inner.setRect(QRectF(scene_pos.x() - inner, scene_pos.y() - inner, 2 * inner, 2 * inner))
-        self.cursor_item.setVisible(painting_tool and self.underMouse())
-        if self._space or self.tool == "pan":
+        on_divider = self._dragging_split or (self._panning is None and not self._painting
+                                              and self._near_split(self.mapFromScene(scene_pos)))
+        self.cursor_item.setVisible(painting_tool and self.underMouse() and not on_divider)
+        if on_divider:
+            self.viewport().setCursor(Qt.SplitHCursor)
+        elif self._space or self.tool == "pan":
             self.viewport().setCursor(Qt.OpenHandCursor if self._panning is None else Qt.ClosedHandCursor)
         elif painting_tool:
             self.viewport().setCursor(Qt.CrossCursor if self.brush_size * self.zoom() < 6 else Qt.BlankCursor)
 
+    def refresh_pointer(self) -> None:
+        """The view moved under a still mouse (fit, zoom, scroll, divider): move the brush ring and
+        report the photo pixel now under the mouse."""
+        pos = self.viewport().mapFromGlobal(QCursor.pos())
+        scene = self.mapToScene(pos)
+        self._update_cursor_item(scene)
+        if self.isVisible() and self.viewport().rect().contains(pos):
+            self._report_cursor(scene)
+
+    def _report_cursor(self, scene: QPointF) -> None:
+        inside = self.photo_item.boundingRect().contains(scene)
+        self.cursor_moved.emit(int(scene.x()) if inside else -1, int(scene.y()) if inside else -1)
+
     def _near_split(self, view_pos) -> bool:
+        """On the divider line or its grip (split view only)."""
         if self.photo_item.mode != "split":
             return False
-        x = self.mapFromScene(QPointF(self.photo_item.boundingRect().width() * self.photo_item.split, 0)).x()
-        return abs(view_pos.x() - x) <= 6
+        pos = QPointF(view_pos)
+        return abs(pos.x() - self.split_x()) <= 6 or self.split_handle_rect().adjusted(-2, -2, 2, 2).contains(pos)
 
     # --- mouse & keys -----------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
         pos = event.position()
+        if event.button() == Qt.LeftButton and self._near_split(pos):    # the divider drags with any tool
+            self._dragging_split = True
+            self._update_cursor_item()
+            event.accept()
+            return
         if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton
                                                  and (self._space or self.tool == "pan")):
             self._panning = pos
             self.viewport().setCursor(Qt.ClosedHandCursor)
             event.accept()
-            return
-        if event.button() == Qt.LeftButton and self._near_split(pos):
-            self._dragging_split = True
             return
         if event.button() == Qt.LeftButton and self.tool in ("brush", "eraser"):
             scene = self.mapToScene(pos.toPoint())
@@ -470,15 +516,13 @@ class Canvas(QGraphicsView):
             width = self.photo_item.boundingRect().width()
             if width > 0:
                 self.set_split(scene.x() / width)
+            self._report_cursor(scene)
+            self._update_cursor_item(scene)
             return
         if self._painting:
             self.document.mask.stroke_to(scene)
-        rect = self.photo_item.boundingRect()
-        inside = rect.contains(scene)
-        self.cursor_moved.emit(int(scene.x()) if inside else -1, int(scene.y()) if inside else -1)
+        self._report_cursor(scene)
         self._update_cursor_item(scene)
-        if self._near_split(pos) and not self._painting:
-            self.viewport().setCursor(Qt.SplitHCursor)
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:
@@ -488,6 +532,7 @@ class Canvas(QGraphicsView):
             return
         if self._dragging_split:
             self._dragging_split = False
+            self._update_cursor_item(self.mapToScene(event.position().toPoint()))
             return
         if self._painting and event.button() == Qt.LeftButton:
             self._painting = False
@@ -516,10 +561,6 @@ class Canvas(QGraphicsView):
             self._space = True
             self._update_cursor_item()
             return
-        if event.key() == Qt.Key_Backslash:
-            if not event.isAutoRepeat():
-                self.hold_original(True)
-            return
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event) -> None:
@@ -528,12 +569,45 @@ class Canvas(QGraphicsView):
             self._panning = None
             self._update_cursor_item()
             return
-        if event.key() == Qt.Key_Backslash and not event.isAutoRepeat():
-            self.hold_original(False)
-            return
         super().keyReleaseEvent(event)
 
     def focusOutEvent(self, event) -> None:
         super().focusOutEvent(event)
         self._space = False
         self.hold_original(False)
+
+
+class HoldKey(QObject):
+    """Calls ``on_hold(True)`` while ``key`` is held down anywhere in ``window`` and ``on_hold(False)``
+    when it is released or the window loses focus. An application event filter, so it works wherever
+    the keyboard focus is (a History step, the Run button...), except in fields that take text."""
+
+    def __init__(self, window: QWidget, key: Qt.Key, on_hold: Callable[[bool], None]):
+        super().__init__(window)
+        self._window, self._key, self._on_hold = window, key, on_hold
+        self.held = False
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if kind in (QEvent.KeyPress, QEvent.KeyRelease):
+            if event.key() != self._key or not self._applies_to(obj):
+                return False
+            if not event.isAutoRepeat():
+                self._set(kind == QEvent.KeyPress)
+            return True
+        if kind == QEvent.WindowDeactivate and self.held and obj is self._window:
+            self._set(False)
+        return False
+
+    def _applies_to(self, obj) -> bool:
+        if not isinstance(obj, QWidget) or obj.window() is not self._window:
+            return False
+        typing = isinstance(obj, (QTextEdit, QPlainTextEdit)) or (
+            isinstance(obj, QLineEdit) and not isinstance(obj.parent(), QAbstractSpinBox))
+        return not typing
+
+    def _set(self, on: bool) -> None:
+        if on != self.held:
+            self.held = on
+            self._on_hold(on)

@@ -20,8 +20,9 @@ from ..engine.jobs import TooLargeError, UntrustedCodeError
 from ..engine.registry import MODEL_SUFFIXES
 from ..engine.spill import SpillStore
 from . import jobs
-from .canvas import Canvas
-from .dialogs import MODEL_FILTER, OPEN_FILTER, SAVE_FILTER, ExportDialog, SamplesDialog
+from .canvas import Canvas, HoldKey
+from .dialogs import (MODEL_FILTER, OPEN_FILTER, SAVE_FILTER, DropOverlay, ExportDialog, FileProblems, SamplesDialog,
+                      ShortcutsDialog, about_text, ask_save_all, shortcut_rows)
 from .display import array_to_mask, mask_view, make_display
 from .document import Document
 from .icons import icon
@@ -154,6 +155,9 @@ class MainWindow(QMainWindow):
         self.central.addWidget(self.empty)
         self.central.addWidget(self.tabs)
         self.setCentralWidget(self.central)
+        self.drop_overlay = DropOverlay(self.central)
+        #: hold \ anywhere in the window to see the photo as it was opened
+        self.hold_key = HoldKey(self, Qt.Key_Backslash, lambda on: self._canvas_call("hold_original", on))
 
         self.panel = ModelPanel()
         self.panel_dock = QDockWidget("Restore", self)
@@ -178,6 +182,7 @@ class MainWindow(QMainWindow):
         self.panel.run_requested.connect(self.run_task)
         self.panel.cancel_requested.connect(self.cancel_job)
         self.panel.add_model_requested.connect(self.add_model_dialog)
+        self.panel.set_user_dir(self.registry.user_dir)
         task = self.settings.value("panel/task", "inpaint")
         if task in TASK_LABELS:
             self.panel.set_task(task)
@@ -266,7 +271,7 @@ class MainWindow(QMainWindow):
         A("fit", "&Fit to Window", lambda: self._canvas_call("fit"), "F", "Fit the photo to the window", "fit")
         A("actual", "&100%", lambda: self._canvas_call("actual_size"), "1", "Show photo pixels 1:1", "actual")
         A("original", "Show &Original", self.set_show_original, None,
-          "Show the photo as it was opened (or hold \\ over the photo)", "original", checkable=True)
+          "Show the photo as it was opened (or hold \\)", "original", checkable=True)
         A("split", "S&plit View", self.set_split_view, "Y", "Original on the left, result on the right; drag the divider",
           "split", checkable=True)
 
@@ -279,6 +284,10 @@ class MainWindow(QMainWindow):
           "Replay a recipe file on this photo (steps whose mask does not fit use the painted mask)", None)
         A("max_pixels", "Largest Photo to &Open…", self.set_max_megapixels_dialog, None,
           "Photos bigger than this are refused before they are read (asks to open them anyway)", None)
+        A("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1", "List every keyboard shortcut")
+        A("about", "&About Restora", self.show_about, None, "Restora's version and what it does")
+        self.act_undo.setProperty("helpText", "Undo")     # their text names the step to undo
+        self.act_redo.setProperty("helpText", "Redo")
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
@@ -325,6 +334,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&File")
         m.addAction(self.act_open)
         self.recent_menu = m.addMenu(icon("recent"), "Open &Recent")
+        m.addAction(self.act_add_model)
         m.addSeparator()
         for a in (self.act_save, self.act_save_as, self.act_export):
             m.addAction(a)
@@ -353,6 +363,9 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Run")
         for a in (self.act_run, self.act_cancel, None, self.act_add_model):
             m.addSeparator() if a is None else m.addAction(a)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_shortcuts)
+        m.addAction(self.act_about)
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -386,8 +399,14 @@ class MainWindow(QMainWindow):
     # dialogs (one method each, so tests can replace them)
     def show_error(self, message: str, title: str = "Restora") -> None:
         self.last_error = message
-        self.statusBar().showMessage(message, 8000)
+        self.statusBar().showMessage(message.replace("\n", "; "), 8000)
         QMessageBox.warning(self, title, message)
+
+    def show_shortcuts(self) -> None:
+        self._keep_dialog(ShortcutsDialog(shortcut_rows(self), self))
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Restora", about_text())
 
     def ask(self, title: str, text: str, yes: str = "OK", no: str = "Cancel") -> bool:
         box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.NoButton, self)
@@ -403,6 +422,10 @@ class MainWindow(QMainWindow):
         box.setInformativeText("Your changes are lost if you don't save them.")
         answer = box.exec()
         return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
+    def ask_save_all(self, docs: list[Document]) -> str:
+        """'save', 'discard' or 'cancel' for several photos with unsaved changes (when quitting)."""
+        return ask_save_all(self, [d.title for d in docs])
 
     def ask_overwrite_original(self, doc: Document) -> str:
         """'overwrite', 'save_as' or 'cancel' before saving over the file a photo was opened from."""
@@ -479,12 +502,14 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
 
     def open_paths(self, paths: list[str]) -> None:
+        """Open photos, folders and model files; what fails is reported in one message at the end."""
         images, models, bad = expand_paths([str(p) for p in paths])
+        problems = FileProblems(self.show_error)
         for path in bad:
-            self.show_error(f"{path.name}: not a photo or a model file (photos: "
-                            f"{', '.join(sorted(set(IMAGE_SUFFIXES)))}; models: {', '.join(MODEL_SUFFIXES)})")
+            problems.add(path, f"not a photo or a model file (photos: {', '.join(sorted(set(IMAGE_SUFFIXES)))}; "
+                               f"models: {', '.join(MODEL_SUFFIXES)})")
         for path in models:
-            self.add_model(str(path))
+            self.add_model(str(path), problems)
         if not images and not models and not bad and paths:
             self.statusBar().showMessage("No photos found there", 5000)
         for path in images:
@@ -493,7 +518,8 @@ class MainWindow(QMainWindow):
             if existing is not None:
                 self.tabs.setCurrentWidget(self.canvas_for(existing))
                 continue
-            self._open_one(resolved)
+            self._open_one(resolved, problems=problems)
+        problems.close()
 
     def ask_open_large(self, path: Path, exc: TooLargeError) -> bool:
         """Whether to open a photo over the pixel limit anyway (default: no)."""
@@ -513,17 +539,20 @@ class MainWindow(QMainWindow):
             self.settings.setValue("limits/max_megapixels", value)
             set_max_pixels(value * 1_000_000)
 
-    def _open_one(self, path: Path, limit: Optional[int] = None) -> None:
+    def _open_one(self, path: Path, limit: Optional[int] = None, problems: Optional[FileProblems] = None) -> None:
         self.statusBar().showMessage(f"Opening {path.name}…")
         worker = Worker(jobs.open_photo, str(path), limit)
         self._opening.append(worker)
+        problems = problems or FileProblems.alone(self.show_error)
+        problems.begin()
 
         def done(result) -> None:
             if isinstance(result, TooLargeError):
                 if self.ask_open_large(path, result):
-                    self._open_one(path, result.width * result.height)
+                    self._open_one(path, result.width * result.height, problems)
                 else:
                     self.statusBar().showMessage(f"Not opened: {path.name} (too large)", 6000)
+                problems.end()
                 return
             photo, display = result
             photo.source = Path(path)
@@ -531,10 +560,11 @@ class MainWindow(QMainWindow):
             self._remember_recent(str(path))
             self.settings.setValue("paths/last_dir", str(Path(path).parent))
             self.statusBar().showMessage(f"Opened {path.name}", 3000)
+            problems.end()
 
         def failed(message: str) -> None:
             self._forget_recent(str(path))
-            self.show_error(message, "Cannot open photo")
+            problems.end(path, message)
 
         worker.finished.connect(done)
         worker.failed.connect(failed)
@@ -658,10 +688,10 @@ class MainWindow(QMainWindow):
     def _on_cursor(self, x: int, y: int) -> None:
         self.pos_label.setText(f"{x}, {y}" if x >= 0 else "")
 
-    def _canvas_call(self, name: str) -> None:
+    def _canvas_call(self, name: str, *args) -> None:
         canvas = self.current_canvas()
         if canvas is not None:
-            getattr(canvas, name)()
+            getattr(canvas, name)(*args)
 
     # ------------------------------------------------------------------------------------------
     # mask & tools
@@ -937,22 +967,27 @@ class MainWindow(QMainWindow):
         box.exec()
         return box.clickedButton() is trust
 
-    def add_model(self, path: str) -> None:
+    def add_model(self, path: str, problems: Optional[FileProblems] = None) -> None:
+        """Add a model file; a failure goes to ``problems`` (files opened together) or its own message."""
         self.statusBar().showMessage(f"Reading model {Path(path).name}…")
-        fail = lambda msg: self.show_error(msg, "Cannot use this model")  # noqa: E731
+        problems = problems or FileProblems.alone(lambda msg, _title: self.show_error(msg, "Cannot use this model"))
+        problems.begin()
+        fail = lambda msg: problems.end(Path(path), msg)  # noqa: E731
 
         def done(info) -> None:
             if isinstance(info, UntrustedCodeError):
                 if self.ask_trust_program(Path(path), info.what):
                     self._start_background(jobs.trust_model, done, fail, self.registry, str(path))
-                else:
-                    self.statusBar().showMessage(f"Not loaded: {Path(path).name} (not trusted)", 6000)
+                    return
+                self.statusBar().showMessage(f"Not loaded: {Path(path).name} (not trusted)", 6000)
+                problems.end()
                 return
             if info.path is not None and Path(info.path).parent != self.registry.user_dir:
                 extra = [p for p in self._extra_models() if p != str(info.path)] + [str(info.path)]
                 self.settings.setValue("models/extra", extra)
             self.statusBar().showMessage(f"Added model {info.name} ({TASK_LABELS[info.task].lower()})", 6000)
             self.refresh_models(select=info.name)
+            problems.end()
 
         self._start_background(jobs.add_model, done, fail, self.registry, str(path))
 
@@ -1132,12 +1167,17 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
+            self.drop_overlay.show_over_parent()
+
+    def dragLeaveEvent(self, event) -> None:
+        self.drop_overlay.hide()
 
     def dragMoveEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
+        self.drop_overlay.hide()
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
@@ -1167,14 +1207,24 @@ class MainWindow(QMainWindow):
         self.settings.setValue("panel/task", self.panel.task())
         self.settings.sync()
 
+    def _settle_unsaved(self) -> bool:
+        """Before quitting: ask about each changed photo, or once (Save All / Discard All) for several.
+        False when the person cancels (or a save does not happen)."""
+        changed = [d for d in self.documents if d.modified]
+        answer = self.ask_save_all(changed) if len(changed) > 1 else None
+        if answer in ("cancel", "discard"):
+            return answer == "discard"
+        for doc in changed:
+            self.tabs.setCurrentWidget(self.canvas_for(doc))
+            answer = answer or self.ask_save_changes(doc)
+            if answer == "cancel" or (answer == "save" and not self.save_blocking(doc)):
+                return False
+        return True
+
     def closeEvent(self, event) -> None:
-        for doc in list(self.documents):
-            if doc.modified:
-                self.tabs.setCurrentWidget(self.canvas_for(doc))
-                answer = self.ask_save_changes(doc)
-                if answer == "cancel" or (answer == "save" and not self.save_blocking(doc)):
-                    event.ignore()
-                    return
+        if not self._settle_unsaved():
+            event.ignore()
+            return
         self.save_layout()
         if self.job is not None:
             self.job.cancel()

@@ -19,6 +19,11 @@ TASK_HINTS = {
     "generate": "Samples new images from a generator model; click one to open it.",
 }
 SOURCE_LABELS = {"classical": "classical", "builtin": "built-in", "user": "your file"}
+SEED_TIP = "Random seed: the same seed gives the same result"
+VARIANTS_TIP = "Several results with consecutive seeds to choose from"
+NO_SEED_TIP = "This model always fills the same way (it takes no seed)"
+SIGMA_TIP = "Noise strength σ in 0..255 units: higher removes more noise and more detail"
+RUN_TIP = "Run the task on the current photo (Ctrl+Return)"
 
 
 def _row(*widgets) -> QWidget:
@@ -93,7 +98,7 @@ class ModelPanel(QWidget):
         lay.addWidget(self.device_label)
         self.run_button = QPushButton(icon("run", "#ffffff"), "Run")
         self.run_button.setObjectName("run")
-        self.run_button.setToolTip("Run the task on the current photo (Ctrl+Return)")
+        self.run_button.setToolTip(RUN_TIP)
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
         self.cancel_button.setToolTip("Stop the running job; the photo stays as it was (Esc)")
         self.cancel_button.setEnabled(False)
@@ -129,7 +134,7 @@ class ModelPanel(QWidget):
     def _seed_spin(self) -> QSpinBox:
         spin = QSpinBox()
         spin.setRange(0, 2**31 - 1)
-        spin.setToolTip("Random seed: the same seed gives the same result")
+        spin.setToolTip(SEED_TIP)
         return spin
 
     def _inpaint_page(self) -> QWidget:
@@ -139,7 +144,7 @@ class ModelPanel(QWidget):
         self.inpaint_seed = self._seed_spin()
         self.variants = QSpinBox()
         self.variants.setRange(1, 8)
-        self.variants.setToolTip("Several results with consecutive seeds to choose from (stochastic models only)")
+        self.variants.setToolTip(VARIANTS_TIP + " (stochastic models only)")
         form.addRow("Seed", self.inpaint_seed)
         form.addRow("Variants", self.variants)
         return page
@@ -157,14 +162,10 @@ class ModelPanel(QWidget):
         self.sigma_spin = QSpinBox()
         self.sigma_spin.setRange(1, 100)
         self.sigma_spin.setValue(15)
-        self.sigma_spin.setToolTip("Noise strength σ in 0..255 units: higher removes more noise and more detail")
-        self.sigma_slider.setToolTip(self.sigma_spin.toolTip())
         self.sigma_slider.valueChanged.connect(self.sigma_spin.setValue)
         self.sigma_spin.valueChanged.connect(self.sigma_slider.setValue)
-        self.auto_sigma.toggled.connect(lambda on: (self.sigma_slider.setEnabled(not on),
-                                                    self.sigma_spin.setEnabled(not on)))
-        self.sigma_slider.setEnabled(False)
-        self.sigma_spin.setEnabled(False)
+        self.auto_sigma.toggled.connect(self._on_auto_sigma)
+        self._on_auto_sigma(True)
         self.denoise_in_mask = QCheckBox("Only inside the mask")
         self.denoise_in_mask.setToolTip("Apply only where the mask is painted (soft edge)")
         form.addRow("Strength", self.auto_sigma)
@@ -197,7 +198,25 @@ class ModelPanel(QWidget):
         self.count.setToolTip("How many samples (consecutive seeds)")
         form.addRow("Seed", self.generate_seed)
         form.addRow("Count", self.count)
+        self.generate_note = QLabel()
+        self.generate_note.setWordWrap(True)
+        self.generate_note.setObjectName("hint")
+        self.generate_note.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        form.addRow(self.generate_note)
+        self.set_user_dir(None)
         return page
+
+    def _on_auto_sigma(self, on: bool) -> None:
+        for w in (self.sigma_slider, self.sigma_spin):
+            w.setEnabled(not on)
+            w.setToolTip("Measured from the photo: untick “Estimate from the photo” to set it yourself"
+                         if on else SIGMA_TIP)
+
+    def set_user_dir(self, folder) -> None:
+        """Say on the Generate page which files it takes and where they go."""
+        where = f", or put them in {folder}" if folder else ""
+        self.generate_note.setText(f"Generators: TorchScript .pt files you trust "
+                                   f"(File ▸ Add Model File…){where}")
 
     # --- state ------------------------------------------------------------------------------
     def task(self) -> str:
@@ -320,9 +339,9 @@ class ModelPanel(QWidget):
                 bits.append("stochastic")
             self.model_info.setText(f"{info.description}<br><span style='color:#8a8f99'>{' · '.join(bits)}</span>")
             self.variants.setEnabled(info.stochastic)
-            self.variants.setToolTip("Several results with consecutive seeds to choose from"
-                                     if info.stochastic else "This model gives one result: it does not use a seed")
+            self.variants.setToolTip(VARIANTS_TIP if info.stochastic else NO_SEED_TIP)
             self.inpaint_seed.setEnabled(info.stochastic)
+            self.inpaint_seed.setToolTip(SEED_TIP if info.stochastic else NO_SEED_TIP)
             if info.task == "upscale" and info.scale:
                 index = self.scale_combo.findData(info.scale)
                 if index >= 0:
@@ -340,9 +359,11 @@ class ModelPanel(QWidget):
         elif needs_doc and not self._has_document:
             reason = "Open a photo first."
         elif not has_model:
-            reason = "Choose a model."
+            reason = ("Loading models…" if not self._models else "Choose a model." if self.model_list.count()
+                      else f"No {TASK_LABELS[task].lower()} model yet: add a model file.")
         self.run_button.setEnabled(ok)
-        self.run_button.setToolTip(reason or "Run the task on the current photo (Ctrl+Return)")
+        busy = "A job is running: wait for it, or Cancel (Esc)." if self._running else ""
+        self.run_button.setToolTip(reason or busy or RUN_TIP)
         for box in (self.denoise_in_mask, self.upscale_in_mask):
             box.setEnabled(self._has_mask)
             if not self._has_mask:

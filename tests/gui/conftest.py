@@ -48,6 +48,7 @@ def window(qtbot, registry, settings, monkeypatch):
     win.show_error = lambda message, title="Restora": (win.errors.append(message),
                                                      setattr(win, "last_error", message))
     win.ask_save_changes = lambda doc: "discard"
+    win.ask_save_all = lambda docs: "discard"
     qtbot.addWidget(win)
     win.resize(1000, 700)
     win.show()
