@@ -177,6 +177,13 @@ def main():
     if st is not None and "disc" in st:
         disc.load_state_dict(st["disc"])
         opt_d.load_state_dict(st["opt_d"])
+    elif cfg.get("init_from"):   # a new stage: the discriminator goes on from the snapshot too
+        init = torch.load(C.init_path(cfg["init_from"]), map_location="cpu", weights_only=False)
+        if "disc" in init:
+            disc.load_state_dict({k: v.float() for k, v in init["disc"].items()})
+        if "ema" in init and ema is not None:
+            ema.module.load_state_dict({k: v.float() for k, v in init["ema"].items()})
+            ema.n_averaged.fill_(1)   # else the first update copies the model over the average
     total, size, half = cfg["steps"], cfg["patch"], cfg["batch"] // 2
     w = cfg["weights"]
     t0 = t_start = time.time()
