@@ -27,8 +27,9 @@ from .engine import (TASKS, BadInputError, ModelError, Photo, RestoraError, all_
 from .engine import imageio
 from .engine.device import DEVICE_CHOICES
 from .engine.recipe import RecipeStep, load_recipe, save_recipe
+from .engine.tasks.detect import THRESHOLD
 from .engine.tasks.runner import check_models, replay, run_task
-from .engine.tasks.spec import MASK_NONE, MASK_REQUIRED, OUTPUT_IMAGES, Param, Task, fields_of
+from .engine.tasks.spec import MASK_NONE, MASK_REQUIRED, OUTPUT_IMAGES, OUTPUT_MASK, Param, Task, fields_of
 
 #: every task is a command (generated from the task list), plus these
 COMMANDS = tuple(t.name for t in all_tasks()) + ("apply", "models")
@@ -150,8 +151,13 @@ def add_task_command(sub, task: Task, common: argparse.ArgumentParser, io_option
     io_options(p, task.takes_photo)
     p.add_argument("--model", metavar="NAME|FILE", help="model name (see `restora models`) or model file")
     if task.mask != MASK_NONE:
-        p.add_argument("--mask", required=task.mask == MASK_REQUIRED, metavar="MASK",
-                       help="mask image (white/non-zero = fill) or folder of masks named like the photos")
+        p.add_argument("--mask", metavar="MASK",
+                       help="mask image (white/non-zero = fill) or folder of masks named like the photos"
+                            + (" (required unless --auto-mask)" if task.mask == MASK_REQUIRED else ""))
+        p.add_argument("--auto-mask", nargs="?", const=0.5, default=None, metavar="T",
+                       type=option_type("threshold", THRESHOLD),
+                       help="detect the damage and fill it (with --mask: both); T is the detector's "
+                            "sensitivity (default 0.5, lower marks more)")
     if task.inside_mask:
         p.add_argument("--inside", metavar="MASK", help="keep the result only inside this mask (white), the photo "
                        "elsewhere, with a soft edge; a mask image or a folder of masks named like the photos")
@@ -382,8 +388,9 @@ def run_image_task(args, work: Callable[[Photo, Job, Callable[[float], None]], n
         progress = Progress(job.source.name if job.source else "")
         try:
             photo = read_image(job.source)
-            pixels = work(photo, job, progress)
-            write_image(job.target, photo.with_pixels(pixels), overwrite=args.overwrite, quality=args.quality)
+            made = work(photo, job, progress)   # the photo's new pixels, or a Photo of its own (a mask)
+            made = made if isinstance(made, Photo) else photo.with_pixels(made)
+            write_image(job.target, made, overwrite=args.overwrite, quality=args.quality)
         except Exception as exc:  # noqa: BLE001 - not KeyboardInterrupt/SystemExit: those stop the batch
             codes.append(report(exc, job.source))
             continue
@@ -406,12 +413,32 @@ def cmd_task(args) -> int:
     recipe_out = _recipe_target(args)
     steps: list[RecipeStep] = []
 
+    auto = getattr(args, "auto_mask", None)
+    if task.mask == MASK_REQUIRED and not getattr(args, "mask", None) and auto is None:
+        raise BadInputError(f"{task.name} needs --mask MASK, or --auto-mask to detect the damage")
+    if auto is not None:
+        default_registry().get(None, "detect")   # a detector must be there before any work
+
     def work(photo, job, progress):
-        result = run_task(task, photo.pixels, params, mask=read_mask(job.mask), inside=read_mask(job.inside),
-                          model=args.model, device=args.device, tile=args.tile, progress=progress)
+        mask = read_mask(job.mask)
+        if auto is not None:   # detect, then fill (the union with a given mask)
+            found = run_task("detect", photo.pixels, {"threshold": auto}, device=args.device, tile=args.tile,
+                             progress=lambda f: progress(0.3 * f)).images[0]
+            mask = found if mask is None else np.maximum(_as_plane(mask), found)
+            progress_rest = lambda f: progress(0.3 + 0.7 * f)  # noqa: E731
+        else:
+            progress_rest = progress
+        result = run_task(task, photo.pixels, params, mask=mask, inside=read_mask(job.inside),
+                          model=args.model, device=args.device, tile=args.tile, progress=progress_rest)
         steps.append(result.step)
-        return result.images[0]
+        return Photo(result.images[0]) if task.output == OUTPUT_MASK else result.images[0]
     return _with_recipe(run_image_task(args, work), recipe_out, steps, args.overwrite)
+
+
+def _as_plane(mask: np.ndarray) -> np.ndarray:
+    """A mask image as one uint8 plane, 255 where any channel is set."""
+    mask = np.asarray(mask)
+    return np.where((mask > 0).any(axis=2) if mask.ndim == 3 else mask > 0, 255, 0).astype(np.uint8)
 
 
 def cmd_apply(args) -> int:

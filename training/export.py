@@ -4,6 +4,7 @@
     python training/export.py denoise-gray --ckpt CKPT [--config training/configs/denoise_gray_v10.json]
     python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
     python training/export.py inpaint      --ckpt training/runs/inpaint_v2/best.pt [--out FOLDER]
+    python training/export.py detect       --ckpt training/runs/detect_v1/best.pt [--out FOLDER]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
 net's shape and the export options); ``--scales`` picks which SR heads to write.
@@ -145,13 +146,25 @@ def export_inpaint(ckpt, config, out_dir=None):
            "val_scratches_gain_db": round(val.get("scratches_gain", 0.0), 3)}, out_dir=out_dir)
 
 
+def export_detect(ckpt, config, out_dir=None):
+    """The damage detector (EMA weights of best.pt); the file says its validation figures."""
+    st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = C.load_config(config)
+    net_cfg = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in cfg["net"].items()}
+    val = st.get("val", {})
+    _save(st["model"], "restora-detect", "DamageDetector", net_cfg, "detect", 1, 3, 1,
+          "Restora damage detector: proposes a mask over scratches, dust, stains and tears",
+          {"train_step": st.get("step", "?"), "val_f1": round(val.get("f1", 0.0), 3),
+           "val_clean_flagged": round(val.get("flagged", 0.0), 4), **_bf16(cfg)}, out_dir=out_dir)
+
+
 DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
-                  "sr": "sr_x2_v4.json", "inpaint": "inpaint.json"}  # the shipped runs
+                  "sr": "sr_x2_v4.json", "inpaint": "inpaint.json", "detect": "detect.json"}  # the shipped runs
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr", "inpaint"])
+    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr", "inpaint", "detect"])
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--config", default=None, help="the checkpoint's training config")
     ap.add_argument("--scales", default=None, help="SR heads to export, e.g. 2 or 2,4")
@@ -164,6 +177,8 @@ def main():
         export_denoise_gray(a.ckpt, config)
     elif a.task == "inpaint":
         export_inpaint(a.ckpt, config, a.out)
+    elif a.task == "detect":
+        export_detect(a.ckpt, config, a.out)
     else:
         export_sr(a.ckpt, config, [int(s) for s in a.scales.split(",")] if a.scales else None)
 

@@ -17,7 +17,8 @@ from .models.builtin import builtin_models
 from .models.classical import classical_models
 from .models.sources import MODEL_SUFFIXES, AnyModel, load_model_file
 
-TASK_VERBS = {"inpaint": "inpaint", "denoise": "denoise", "upscale": "upscale", "generate": "generate images"}
+TASK_VERBS = {"inpaint": "inpaint", "denoise": "denoise", "upscale": "upscale", "generate": "generate images",
+              "detect": "detect damage"}
 
 
 def user_models_dir() -> Path:
@@ -89,7 +90,12 @@ class Registry:
             return pick[0].name
         if builtins:
             return builtins[0].name
-        return {"inpaint": "telea", "denoise": "nlm", "upscale": "lanczos"}.get(task)
+        classical = {"inpaint": "telea", "denoise": "nlm", "upscale": "lanczos"}.get(task)
+        if classical is not None:
+            return classical
+        # no built-in and no classical one (detect, generate): the person's own file, if any
+        users = [i for i in self.models(task) if i.source == "user"]
+        return users[0].name if users else None
 
     # --- resolving -------------------------------------------------------------
     def get(self, name_or_path: Optional[str], task: str, scale: Optional[int] = None,
@@ -194,7 +200,8 @@ class Registry:
 def _describe_task(info: ModelInfo) -> str:
     if info.task == "upscale":
         return f"×{info.scale} upscaling" if info.scale else "upscaling"
-    return {"denoise": "denoise/restoration", "inpaint": "inpainting", "generate": "image generator"}[info.task]
+    return {"denoise": "denoise/restoration", "inpaint": "inpainting", "generate": "image generator",
+            "detect": "damage detection"}[info.task]
 
 
 _default: Optional[Registry] = None

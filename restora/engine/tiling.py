@@ -97,14 +97,14 @@ def _ramp(length: int, band_before: int) -> np.ndarray:
 
 def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Optional[int] = None,
               tile: Optional[int] = None, context_px: int = 16, align_px: int = 1,
-              ctx: Optional[JobContext] = None) -> np.ndarray:
+              ctx: Optional[JobContext] = None, out_dtype=None) -> np.ndarray:
     """Apply ``fn`` to ``image`` (HxWxC, uint8/uint16/float32) tile by tile.
 
     ``tile`` is the core size in input pixels; ``None`` or a size covering the
     whole photo means one pass. ``align_px``: crops start on multiples of it, for
     networks that downsample (a U-Net with stride 8 gives different results on a
     grid shifted by 3 px than on the whole photo). Returns an array of ``image``'s dtype, shape
-    (H*scale, W*scale, out_channels). Raises ``Cancelled`` between tiles and
+    (H*scale, W*scale, out_channels) (``out_dtype``: float32 for maps). Raises ``Cancelled`` between tiles and
     ``OutOfMemoryError`` when even ``MIN_TILE`` does not fit.
     """
     ctx = ctx or JobContext()
@@ -113,7 +113,8 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
     size = tile if tile and tile > 0 else max(height, width)
     while True:
         try:
-            return _run_pass(image, fn, scale, out_channels, size, context_px, max(align_px, 1), ctx)
+            return _run_pass(image, fn, scale, out_channels, size, context_px, max(align_px, 1), ctx,
+                             np.dtype(out_dtype or image.dtype))
         except Exception as exc:  # noqa: BLE001 - only OOM is retried, the rest re-raised
             if not is_oom(exc):
                 raise
@@ -125,10 +126,10 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
             size = max(MIN_TILE, min(size, max(height, width)) // 2)
 
 
-def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobContext) -> np.ndarray:
+def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobContext, dtype) -> np.ndarray:
     height, width = image.shape[:2]
     cells = grid(height, width, tile, context_px)
-    out = np.empty((height * scale, width * scale, out_channels), image.dtype)
+    out = np.empty((height * scale, width * scale, out_channels), dtype)
     band = feather_px(context_px) if len(cells) > 1 else 0
     for done, cell in enumerate(cells):
         ctx.check()
@@ -155,7 +156,7 @@ def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobC
             weight = (wy[:, None] * wx[None, :])[:, :, None]
             previous = to_float(target)
             piece = previous + (piece - previous) * weight
-        target[...] = from_float(piece, image.dtype)
+        target[...] = from_float(piece, dtype)
         ctx.report((done + 1) / len(cells))
     return out
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..device import DeviceInfo
 
-TASKS = ("inpaint", "denoise", "upscale", "generate")
+TASKS = ("inpaint", "denoise", "upscale", "generate", "detect")
 SOURCES = ("classical", "builtin", "user")
 
 

@@ -66,7 +66,13 @@ def _run_inpaint(net, x, params):
     return net(x, mask, noise.to(x.device, x.dtype))
 
 
-_RUNS = {"denoise": _run_denoise, "upscale": _run_upscale, "inpaint": _run_inpaint}
+def _run_detect(net, x, _params):
+    import torch
+
+    return torch.sigmoid(net(x).float())   # the probability that a pixel is damage
+
+
+_RUNS = {"denoise": _run_denoise, "upscale": _run_upscale, "inpaint": _run_inpaint, "detect": _run_detect}
 
 
 # Tile sizing and context come from the file: bounded near what our nets need (context 48,
@@ -93,7 +99,7 @@ def restora_model(path: Path, source: str = "builtin") -> TorchImageModel:
         _check_config(config)
         numbers = {key: _bounded_int(meta, key, default) for key, default in
                    (("scale", "1"), ("in_channels", "3"), ("out_channels", "3"), ("cpu_fp32_ensemble", "1"),
-                    ("context_px", {"denoise": "48", "inpaint": "96"}.get(task, "24")),
+                    ("context_px", {"denoise": "48", "inpaint": "96", "detect": "64"}.get(task, "24")),
                     ("bytes_per_pixel", str(_bytes_per_pixel(task, int(meta.get("scale", "1")))) ))}
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise ModelError(f"{path}: Restora model file with bad metadata "

@@ -6,7 +6,7 @@ from ..jobs import BadInputError
 from .spec import Task
 
 _TASKS: dict[str, Task] = {}
-_BUILTIN = ("inpaint", "denoise", "upscale", "generate")
+_BUILTIN = ("inpaint", "denoise", "upscale", "generate", "detect")
 
 
 def register(task: Task) -> Task:

@@ -140,8 +140,9 @@ def replay(steps: list[RecipeStep], pixels: np.ndarray, *, masks: Optional[MaskS
     current = pixels
     for i, step in enumerate(steps):
         task = get_task(step.task)
-        if not task.takes_photo:
-            raise BadInputError(f"recipe step {i + 1}: {step.task} makes new images; it cannot be applied to a photo")
+        if not task.takes_photo or task.output != OUTPUT_IMAGE:
+            raise BadInputError(f"recipe step {i + 1}: {step.task} makes {task.output}s, not a new photo; "
+                                "it cannot be replayed on a photo")
         shape = np.asarray(current).shape[:2]
         mask = _step_mask(step.mask, i, step, shape, masks, "mask") if task.mask != MASK_NONE else None
         inside = _step_mask(step.inside, i, step, shape, masks, "inside") if step.inside is not None else None

@@ -17,7 +17,7 @@ from .common import check_int, check_number
 
 # What a task needs besides its parameters, and what it makes.
 MASK_NONE, MASK_OPTIONAL, MASK_REQUIRED = "none", "optional", "required"
-OUTPUT_IMAGE, OUTPUT_IMAGES = "image", "images"
+OUTPUT_IMAGE, OUTPUT_IMAGES, OUTPUT_MASK = "image", "images", "mask"
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Task:
     Params: type                 # frozen dataclass of typed parameters
     run: Callable[..., Any]      # run(pixels, mask, params, **job) -> result (see runner)
     mask: str = MASK_NONE        # whether it takes a mask
-    output: str = OUTPUT_IMAGE   # one image, or a set of images
+    output: str = OUTPUT_IMAGE   # one image (the photo's), a set of images, or a mask of the photo
     takes_photo: bool = True
     inside_mask: bool = False    # can be limited to a painted area (--inside MASK)
     notes: dict = field(default_factory=dict)
