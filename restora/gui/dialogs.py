@@ -290,3 +290,38 @@ class DropOverlay(QLabel):
         self.setGeometry(self.parentWidget().rect().adjusted(8, 8, -8, -8))
         self.raise_()
         self.show()
+
+
+class SensitivityDialog(QDialog):
+    """A slider for the damage detector's threshold: ``changed(threshold)`` fires as it moves
+    (the window re-thresholds the stored map, the network does not run again)."""
+
+    changed = Signal(float)
+
+    def __init__(self, threshold: float, parent=None):
+        from PySide6.QtWidgets import QSlider
+
+        super().__init__(parent)
+        self.setWindowTitle("Detection Sensitivity")
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Move right to mark more (fainter damage), left to mark less."))
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(1, 99)
+        self.slider.setValue(int(round((1.0 - threshold) * 100)))
+        self.value_label = QLabel()
+        lay.addWidget(self.slider)
+        lay.addWidget(self.value_label)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.slider.valueChanged.connect(self._moved)
+        self._moved(self.slider.value())
+
+    def threshold(self) -> float:
+        return round(1.0 - self.slider.value() / 100.0, 2)
+
+    def _moved(self, _value: int) -> None:
+        self.value_label.setText(f"Sensitivity {self.slider.value()} % (marks pixels the detector is "
+                                 f"{self.threshold():.0%} sure of)")
+        self.changed.emit(self.threshold())

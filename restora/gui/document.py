@@ -117,6 +117,9 @@ class Document(QObject):
         self._original_display: Optional[Display] = None
         self._original_pending: Optional[Worker] = None
         self.closed = False
+        #: the last damage detection (probability map) and the mask it was added to
+        self.detection = None
+        self.mask_before_detection: Optional[np.ndarray] = None
         self._set_display(photo.pixels, display or make_display(photo.pixels))
         self._original_display = self.display
 

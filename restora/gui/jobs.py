@@ -153,3 +153,17 @@ def apply_recipe(path: str, pixels: np.ndarray, mask, registry: Registry, *, pro
 
 def export_recipe(path: str, steps: list, *, progress, cancel) -> Path:
     return save_recipe(path, steps, overwrite=True)
+
+
+@dataclass
+class Detection:
+    probability: np.ndarray   # float32 HxW: kept, so the sensitivity can move without the network
+    pixels_id: int            # which array it was computed on
+    threshold: float
+
+
+def detect_damage(pixels: np.ndarray, registry: Registry, threshold: float = 0.5, *, progress, cancel) -> Detection:
+    from ..engine.tasks.detect import damage_probability
+
+    prob = damage_probability(pixels, registry=registry, progress=progress, cancel=cancel)
+    return Detection(prob, id(pixels), threshold)

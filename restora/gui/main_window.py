@@ -260,6 +260,11 @@ class MainWindow(QMainWindow):
           "Bigger brush")
         A("clear_mask", "&Clear Mask", self.clear_mask, "Ctrl+Shift+D", "Clear the mask", "clear")
         A("invert_mask", "&Invert Mask", self.invert_mask, "Ctrl+Shift+I", "Invert the mask", "invert")
+        A("detect", "&Detect Damage", self.detect_damage, "Ctrl+D",
+          "Propose a mask over scratches, dust, stains and tears (one undoable step; refine it with the brush)",
+          None)
+        A("sensitivity", "Detection &Sensitivity…", self.detection_sensitivity_dialog, None,
+          "Mark more or less of what the detector found, without running it again", None)
         A("load_mask", "&Load Mask…", self.load_mask, None, "Load a mask image (white or opaque = fill)", "mask-load")
         A("save_mask", "&Save Mask…", self.save_mask, None, "Save the mask as a black-and-white PNG", "mask-save")
         A("show_mask", "Show &Mask", self.set_mask_visible, "M", "Show or hide the red mask overlay", "mask-show",
@@ -351,7 +356,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_max_pixels)
         m = mb.addMenu("&Mask")
         for a in (self.act_brush, self.act_eraser, self.act_pan, self.act_smaller, self.act_bigger, None,
-                  self.act_show_mask, self.act_clear_mask, self.act_invert_mask, None, self.act_load_mask,
+                  self.act_show_mask, self.act_clear_mask, self.act_invert_mask, None, self.act_detect,
+                  self.act_sensitivity, None, self.act_load_mask,
                   self.act_save_mask):
             m.addSeparator() if a is None else m.addAction(a)
         m = mb.addMenu("&View")
@@ -664,6 +670,8 @@ class MainWindow(QMainWindow):
         self.central.setCurrentWidget(self.tabs if self.documents else self.empty)
         self.act_export_recipe.setEnabled(bool(has and doc.recipe_steps()))
         self.act_apply_recipe.setEnabled(has and self.job is None)
+        self.act_detect.setEnabled(has and self.job is None)
+        self.act_sensitivity.setEnabled(has and self._detection_fits(doc))
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_close, self.act_clear_mask,
                   self.act_invert_mask, self.act_load_mask, self.act_save_mask, self.act_zoom_in, self.act_zoom_out,
                   self.act_fit, self.act_actual, self.act_original, self.act_split):
@@ -719,6 +727,62 @@ class MainWindow(QMainWindow):
     def set_mask_visible(self, on: bool) -> None:
         for c in self._canvases():
             c.set_mask_visible(on)
+
+    def detect_damage(self) -> Optional[Worker]:
+        """Run the damage detector; its mask joins the painted one as one undoable step."""
+        doc = self.current_document()
+        if doc is None or self.job is not None:
+            return None
+        if self.registry.default_name("detect") is None:
+            self.show_error("No damage detector is installed: add a detection model file "
+                            "(File ▸ Add Model File…).", "Detect damage")
+            return None
+        return self.start_job(jobs.detect_damage, (doc.pixels, self.registry), "Detecting damage", doc, "detect")
+
+    def _detected(self, doc: Document, found: "jobs.Detection") -> None:
+        from ..engine.tasks.detect import threshold_mask
+
+        doc.detection = found
+        doc.mask_before_detection = doc.mask.to_array()
+        doc.push_mask(array_to_mask(doc.mask_before_detection | (threshold_mask(found.probability,
+                                                                                found.threshold) > 0)),
+                      "Detect damage")
+
+    def detection_sensitivity_dialog(self) -> None:
+        """Move the threshold over the stored map: the overlay follows, OK makes it one step."""
+        from ..engine.tasks.detect import threshold_mask
+        from .dialogs import SensitivityDialog
+
+        doc = self.current_document()
+        found = getattr(doc, "detection", None) if doc else None
+        if not self._detection_fits(doc):
+            return self._hint("Run Mask ▸ Detect Damage on this photo first.")
+        start = doc.mask.snapshot()
+        base = doc.mask_before_detection
+
+        def preview(t: float) -> None:
+            doc.mask.set_image(array_to_mask(base | (threshold_mask(found.probability, t) > 0)))
+
+        dialog = self.make_sensitivity_dialog(found.threshold)
+        dialog.changed.connect(preview)
+        accepted = dialog.exec() == SensitivityDialog.Accepted
+        after = doc.mask.snapshot()
+        doc.mask.set_image(start)
+        if accepted:
+            found.threshold = dialog.threshold()
+            doc.push_mask(after, f"Detection sensitivity {1 - found.threshold:.0%}")
+
+    @staticmethod
+    def _detection_fits(doc: Document) -> bool:
+        """The stored detection is of the photo as it is now (not before a later result)."""
+        found = doc.detection
+        return found is not None and found.pixels_id == id(doc.pixels) \
+            and found.probability.shape == doc.pixels.shape[:2]
+
+    def make_sensitivity_dialog(self, threshold: float):
+        from .dialogs import SensitivityDialog
+
+        return SensitivityDialog(threshold, self)
 
     def clear_mask(self) -> None:
         doc = self.current_document()
@@ -1106,6 +1170,8 @@ class MainWindow(QMainWindow):
             self._show_samples(result)
         elif doc is None or doc.closed:
             return
+        elif task == "detect":
+            self._detected(doc, result)
         elif task == "inpaint" and len(result) > 1:
             self._show_variants(doc, result)
         else:

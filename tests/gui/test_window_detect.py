@@ -1,0 +1,78 @@
+"""Mask ▸ Detect Damage: the detector's mask joins the painted one as one undoable step; the
+sensitivity moves over the stored map without running the network again."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from restora.gui.display import array_to_mask
+
+
+@pytest.fixture
+def detector(registry):
+    import torch
+    from safetensors.torch import save_file
+
+    from restora.engine.models import nets
+
+    config = {"in_channels": 3, "channels": [8, 16, 16], "blocks": [1, 1, 1]}
+    torch.manual_seed(1)
+    net = nets.build("DamageDetector", config)
+    meta = {"restora_arch": "DamageDetector", "restora_config": json.dumps(config), "task": "detect",
+            "scale": "1", "in_channels": "3", "out_channels": "1", "name": "tiny-detect", "description": "test"}
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(registry.user_dir / "tiny-detect.safetensors"), meta)
+    return registry
+
+
+def test_detect_then_move_the_sensitivity(window, qtbot, open_doc, detector, monkeypatch):
+    doc = open_doc()
+    painted = np.zeros(doc.pixels.shape[:2], bool)
+    painted[2:5, 2:5] = True
+    doc.push_mask(array_to_mask(painted), "paint")
+    assert not window.act_sensitivity.isEnabled()
+    window.act_detect.trigger()
+    job = window.job
+    qtbot.waitUntil(lambda: window.job is None, timeout=20000)
+    assert job.outcome == "finished", job.error
+    mask = doc.mask.to_array()
+    assert mask[3, 3] and doc.undo_stack.count() == 2 and doc.undo_stack.command(1).text() == "Detect damage"
+    assert window.act_sensitivity.isEnabled()
+
+    calls = []
+    import restora.engine.tasks.detect as detect_module
+
+    monkeypatch.setattr(detect_module, "damage_probability", lambda *a, **k: calls.append(1))
+
+    class FakeDialog:                       # moves the slider to "mark everything", then OK
+        Accepted = 1
+
+        def __init__(self):
+            from PySide6.QtCore import QObject, Signal
+
+            class Emitter(QObject):
+                changed = Signal(float)
+            self._emitter = Emitter()
+            self.changed = self._emitter.changed
+
+        def exec(self):
+            self.changed.emit(0.01)
+            return 1
+
+        def threshold(self):
+            return 0.01
+
+    window.make_sensitivity_dialog = lambda t: FakeDialog()
+    window.detection_sensitivity_dialog()
+    assert calls == [], "the network did not run again"
+    assert doc.mask.to_array().mean() > mask.mean() and doc.undo_stack.count() == 3
+    window.act_undo.trigger()
+    assert np.array_equal(doc.mask.to_array(), mask)
+
+
+def test_detect_without_a_detector_says_so(window, open_doc):
+    open_doc()
+    assert window.detect_damage() is None
+    assert "No damage detector" in window.errors[-1]
