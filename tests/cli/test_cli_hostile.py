@@ -248,7 +248,7 @@ def test_mistyped_commands_and_options_never_open_the_window(window, tmp_path, c
         assert main(argv) == 2, argv
         out, err = capsys.readouterr()
         line = one_error_line(err)
-        assert expect in line and "commands: inpaint, denoise, upscale, generate, apply, models" in line, line
+        assert expect in line and "commands: inpaint, denoise, upscale, generate, detect, apply, models" in line, line
         assert out == ""
     assert window == []
 
