@@ -2,10 +2,9 @@
 network, the CLI's `detect` and `inpaint --auto-mask` (a random-weight detector here)."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from helpers import restora_model_file
 
 from restora.engine import BadInputError, Registry, read_image, run_task
 from restora.engine.tasks.detect import damage_probability, detect, threshold_mask
@@ -13,20 +12,9 @@ from restora.engine.tasks.detect import damage_probability, detect, threshold_ma
 
 @pytest.fixture(scope="module")
 def detector_dir(tmp_path_factory):
-    import torch
-    from safetensors.torch import save_file
-
-    from restora.engine.models import nets
-
-    config = {"in_channels": 3, "channels": [8, 16, 16], "blocks": [1, 1, 1]}
-    torch.manual_seed(1)
-    net = nets.build("DamageDetector", config)
     folder = tmp_path_factory.mktemp("detect-models")
-    meta = {"restora_arch": "DamageDetector", "restora_config": json.dumps(config), "task": "detect",
-            "scale": "1", "in_channels": "3", "out_channels": "1", "name": "tiny-detect",
-            "description": "test detector"}
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "tiny-detect.safetensors"),
-              meta)
+    restora_model_file(folder, "DamageDetector", {"in_channels": 3, "channels": [8, 16, 16], "blocks": [1, 1, 1]},
+                       "detect", "tiny-detect", out_channels=1, seed=1)
     return folder
 
 

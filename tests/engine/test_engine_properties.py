@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from helpers import random_pixels
 
 from restora.engine import (BadInputError, ModelError, Registry, RestoraError, denoise, generate, inpaint,
                             upscale)
@@ -45,14 +46,6 @@ def valid_image(image) -> bool:
     return image.dtype in (np.uint8, np.uint16) and (image.ndim == 2 or image.shape[2] in (1, 2, 3, 4))
 
 
-def random_pixels(rng, shape, dtype):
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return rng.random(shape) > 0.5
-    if dtype.kind == "f":
-        return rng.random(shape).astype(dtype)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, int(info.max) + 1, shape, dtype=dtype)
 
 
 @st.composite

@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 import pytest
+from helpers import random_pixels
 from PIL import Image
 
 from restora.engine import BadInputError, Photo, RestoraError, read_image, write_image
@@ -932,13 +933,7 @@ if given is not None:
         channels = draw(st.one_of(st.integers(1, 4), st.integers(-1, 6)))   # -1: a 2-D array
         dtype = np.dtype(draw(st.sampled_from(DTYPES[:2] * 2 + DTYPES)))     # valid ones more often
         shape = (h, w) if channels < 0 else (h, w, channels)
-        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
-        if dtype == np.bool_:
-            return rng.random(shape) > 0.5
-        if dtype.kind == "f":
-            return rng.random(shape).astype(dtype)
-        info = np.iinfo(dtype)
-        return rng.integers(info.min, int(info.max) + 1, shape, dtype=dtype)
+        return random_pixels(np.random.default_rng(draw(st.integers(0, 2 ** 16))), shape, dtype)
 
     @settings(max_examples=60, deadline=None)
     @given(pixels=arrays(), suffix=st.sampled_from([".png", ".jpg", ".tif", ".webp", ".bmp"]),

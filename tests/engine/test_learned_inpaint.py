@@ -1,29 +1,18 @@
 """A Restora-format inpainting network (random weights here): sampled fills through the engine."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from helpers import restora_model_file
 
 from restora.engine import CancelToken, Cancelled, Registry, inpaint, run_task
 
 
 @pytest.fixture(scope="module")
 def inpainter(tmp_path_factory):
-    import torch
-    from safetensors.torch import save_file
-
-    from restora.engine.models import nets
-
-    config = {"channels": [8, 16, 32], "blocks": 2, "spectral_every": 2}
-    torch.manual_seed(0)
-    net = nets.build("InpaintGenerator", config)
     folder = tmp_path_factory.mktemp("inpaint-models")
-    meta = {"restora_arch": "InpaintGenerator", "restora_config": json.dumps(config), "task": "inpaint",
-            "scale": "1", "in_channels": "3", "out_channels": "3", "name": "tiny-inpaint",
-            "description": "test inpainter"}
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "tiny.safetensors"), meta)
+    restora_model_file(folder, "InpaintGenerator", {"channels": [8, 16, 32], "blocks": 2, "spectral_every": 2},
+                       "inpaint", "tiny-inpaint")
     return folder
 
 

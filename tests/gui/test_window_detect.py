@@ -2,28 +2,18 @@
 sensitivity moves over the stored map without running the network again."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from helpers import restora_model_file
 
 from restora.gui.display import array_to_mask
 
 
 @pytest.fixture
 def detector(registry):
-    import torch
-    from safetensors.torch import save_file
-
-    from restora.engine.models import nets
-
-    config = {"in_channels": 3, "channels": [8, 16, 16], "blocks": [1, 1, 1]}
-    torch.manual_seed(1)
-    net = nets.build("DamageDetector", config)
-    meta = {"restora_arch": "DamageDetector", "restora_config": json.dumps(config), "task": "detect",
-            "scale": "1", "in_channels": "3", "out_channels": "1", "name": "tiny-detect", "description": "test"}
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
-              str(registry.user_dir / "tiny-detect.safetensors"), meta)
+    restora_model_file(registry.user_dir, "DamageDetector", {"in_channels": 3, "channels": [8, 16, 16],
+                                                            "blocks": [1, 1, 1]}, "detect", "tiny-detect",
+                       out_channels=1, seed=1)
     return registry
 
 
