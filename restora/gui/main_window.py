@@ -1082,9 +1082,18 @@ class MainWindow(QMainWindow):
             mask = doc.mask.snapshot() if p["mask_only"] and has_mask else None
             fn, args = jobs.run_upscale, (doc.pixels, p["scale"], model, self.registry, mask)
             label = f"Upscaling ×{p['scale']} with {model}"
-        else:
+        elif task == "generate":
             fn, args = jobs.run_generate, (model, p["seed"], p["count"], self.registry)
             label = f"Generating {p['count']} with {model}"
+        else:   # any other registered task: its generated form's values, through the engine's run_task
+            mask = doc.mask.snapshot() if p.get("mask_only") and has_mask else None
+            title = TASK_LABELS.get(task, task)
+
+            def fn(*args, progress, cancel, _title=title, _model=model):
+                return jobs._run_photo_task(*args, progress, cancel, None, f"{_title} {_model}")
+
+            args = (task, doc.pixels, p.get("params", {}), model, self.registry, mask)
+            label = f"{title} with {model}"
         self.settings.setValue("panel/task", task)
         return self.start_job(fn, args, label, doc, task)
 

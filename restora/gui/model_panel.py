@@ -1,6 +1,7 @@
 """The dock where a person picks a task, a model and its parameters, and runs it."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Optional
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -8,10 +9,37 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxL
                                QListWidgetItem, QProgressBar, QPushButton, QSlider, QSpinBox, QStackedWidget,
                                QVBoxLayout, QWidget)
 
-from ..engine import ModelInfo
+from ..engine import ModelInfo, all_tasks
+from ..engine.tasks.spec import MASK_REQUIRED, OUTPUT_IMAGE, OUTPUT_MASK, Task
+from .icons import NAMES as ICON_NAMES
 from .icons import icon
+from .param_form import ParamForm
 
-TASK_LABELS = {"inpaint": "Inpaint", "denoise": "Denoise", "upscale": "Upscale", "generate": "Generate"}
+#: the tasks with a page made by hand; any other task gets a form generated from its Params
+HAND_MADE = ("inpaint", "denoise", "upscale", "generate")
+
+
+class _TaskLabels(Mapping):
+    """Each registered task's label by name, read from the engine's task list when asked
+    (so a task registered after this module was imported is here too)."""
+
+    def __getitem__(self, name: str) -> str:
+        for task in all_tasks():
+            if task.name == name:
+                return task.label
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([task.name for task in all_tasks()])
+
+    def __len__(self) -> int:
+        return len(all_tasks())
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+TASK_LABELS: Mapping[str, str] = _TaskLabels()
 TASK_HINTS = {
     "inpaint": "Paint over scratches, dust or tears, then Run to fill them from their surroundings.",
     "denoise": "Removes grain and sensor noise from the whole photo, or only inside the mask.",
@@ -24,6 +52,14 @@ VARIANTS_TIP = "Several results with consecutive seeds to choose from"
 NO_SEED_TIP = "This model always fills the same way (it takes no seed)"
 SIGMA_TIP = "Noise strength σ in 0..255 units: higher removes more noise and more detail"
 RUN_TIP = "Run the task on the current photo (Ctrl+Return)"
+
+
+def panel_tasks() -> list[Task]:
+    """The tasks the Restore panel offers, in the engine's order: not the ones that make a
+    mask (damage detection is a Mask-menu action), and a task without a hand-made page only
+    when the window can run it generically (a photo in, a photo out, no mask to paint first)."""
+    return [t for t in all_tasks() if t.output != OUTPUT_MASK and (
+        t.name in HAND_MADE or (t.takes_photo and t.output == OUTPUT_IMAGE and t.mask != MASK_REQUIRED))]
 
 
 def _row(*widgets) -> QWidget:
@@ -55,8 +91,11 @@ class ModelPanel(QWidget):
         lay.setSpacing(8)
 
         self.task_combo = QComboBox()
-        for task, label in TASK_LABELS.items():
-            self.task_combo.addItem(icon(task), label, task)
+        self._tasks: dict[str, Task] = {}        # what the combo offers, by name
+        self._pages: dict[str, QWidget] = {}     # each task's parameter page in the stack
+        #: the generated parameter form of each task without a hand-made page
+        self.forms: dict[str, ParamForm] = {}
+        self._inside_boxes: dict[str, QCheckBox] = {}   # "Only inside the mask" of generated pages
         self.task_combo.setToolTip("What to do with the photo")
         self.task_combo.setIconSize(QSize(18, 18))
         lay.addWidget(self._heading("Task"))
@@ -83,10 +122,10 @@ class ModelPanel(QWidget):
 
         lay.addWidget(self._heading("Parameters"))
         self.stack = QStackedWidget()
-        self.stack.addWidget(self._inpaint_page())
-        self.stack.addWidget(self._denoise_page())
-        self.stack.addWidget(self._upscale_page())
-        self.stack.addWidget(self._generate_page())
+        for name, build in (("inpaint", self._inpaint_page), ("denoise", self._denoise_page),
+                            ("upscale", self._upscale_page), ("generate", self._generate_page)):
+            self._pages[name] = build()
+            self.stack.addWidget(self._pages[name])
         lay.addWidget(self.stack)
 
         line = QFrame()
@@ -114,14 +153,15 @@ class ModelPanel(QWidget):
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
 
+        self._has_document = False
+        self._has_mask = False
+        self._running = False
+        self.refresh_tasks()
         self.task_combo.currentIndexChanged.connect(self._on_task)
         self.model_list.currentItemChanged.connect(self._on_model)
         self.run_button.clicked.connect(self.run_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.add_button.clicked.connect(self.add_model_requested)
-        self._has_document = False
-        self._has_mask = False
-        self._running = False
         self._on_task()
 
     @staticmethod
@@ -174,11 +214,13 @@ class ModelPanel(QWidget):
         return page
 
     def _upscale_page(self) -> QWidget:
+        from ..engine.tasks.upscale import SCALES
+
         page = QWidget()
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
         self.scale_combo = QComboBox()
-        for s in (2, 3, 4, 8):
+        for s in SCALES:
             self.scale_combo.addItem(f"×{s}", s)
         self.scale_combo.setToolTip("How many times larger (each side)")
         self.upscale_in_mask = QCheckBox("Only inside the mask")
@@ -206,6 +248,50 @@ class ModelPanel(QWidget):
         self.set_user_dir(None)
         return page
 
+    def _generated_page(self, task: Task) -> QWidget:
+        """The form made from ``task.Params``, and "Only inside the mask" when the task can be
+        limited to a painted area."""
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.setContentsMargins(0, 0, 0, 0)
+        form = ParamForm(task.Params)
+        form.setObjectName(f"form-{task.name}")
+        self.forms[task.name] = form
+        lay.addWidget(form)
+        if task.inside_mask:
+            box = QCheckBox("Only inside the mask")
+            box.setToolTip("Apply only where the mask is painted (soft edge)")
+            self._inside_boxes[task.name] = box
+            lay.addWidget(box)
+        lay.addStretch(1)
+        return page
+
+    def refresh_tasks(self) -> None:
+        """Offer the engine's current task list (a task registered since is added, with a
+        generated page; one unregistered is dropped), keeping the current task if it stays."""
+        tasks = panel_tasks()
+        names = [t.name for t in tasks]
+        self._tasks = {t.name: t for t in tasks}
+        for task in tasks:
+            if task.name not in self._pages:
+                self._pages[task.name] = self._generated_page(task)
+                self.stack.addWidget(self._pages[task.name])
+        offered = [self.task_combo.itemData(i) for i in range(self.task_combo.count())]
+        if offered == names:
+            return
+        current = self.task_combo.currentData()
+        self.task_combo.blockSignals(True)
+        try:
+            self.task_combo.clear()
+            for task in tasks:
+                self.task_combo.addItem(icon(task.name if task.name in ICON_NAMES else "run"), task.label, task.name)
+            index = self.task_combo.findData(current)
+            self.task_combo.setCurrentIndex(max(index, 0))
+        finally:
+            self.task_combo.blockSignals(False)
+        if current is not None and self.task_combo.currentData() != current:
+            self._on_task()
+
     def _on_auto_sigma(self, on: bool) -> None:
         for w in (self.sigma_slider, self.sigma_spin):
             w.setEnabled(not on)
@@ -222,8 +308,25 @@ class ModelPanel(QWidget):
     def task(self) -> str:
         return self.task_combo.currentData()
 
-    def set_task(self, task: str) -> None:
-        self.task_combo.setCurrentIndex(list(TASK_LABELS).index(task))
+    def set_task(self, task: str) -> bool:
+        """Show ``task`` (False, and nothing changes, when the panel does not offer it: a
+        mask-making task, or one no longer registered)."""
+        index = self.task_combo.findData(task)
+        if index < 0:
+            self.refresh_tasks()
+            index = self.task_combo.findData(task)
+        if index < 0:
+            return False
+        self.task_combo.setCurrentIndex(index)
+        return True
+
+    def task_spec(self, name: Optional[str] = None) -> Optional[Task]:
+        """The engine's Task shown now (or called ``name``)."""
+        return self._tasks.get(name or self.task())
+
+    def _label(self, task: str) -> str:
+        spec = self._tasks.get(task)
+        return spec.label if spec is not None else task
 
     def model_info_for(self, name: Optional[str]) -> Optional[ModelInfo]:
         return next((m for m in self._models if m.name == name), None)
@@ -249,8 +352,16 @@ class ModelPanel(QWidget):
                      mask_only=self.denoise_in_mask.isChecked())
         elif task == "upscale":
             p.update(scale=self.scale_combo.currentData(), mask_only=self.upscale_in_mask.isChecked())
-        else:
+        elif task == "generate":
             p.update(seed=self.generate_seed.value(), count=self.count.value())
+        elif task in self.forms:
+            # a generated form: its values as they are checked by run_task ("params"), and
+            # flat like the hand-made pages' (never over "task" or "model")
+            values = self.forms[task].values()
+            for name, value in values.items():
+                p.setdefault(name, value)
+            box = self._inside_boxes.get(task)
+            p.update(params=values, mask_only=box is not None and box.isChecked())
         return p
 
     def set_models(self, models: list[ModelInfo], default_names: dict[str, Optional[str]] | None = None,
@@ -260,6 +371,7 @@ class ModelPanel(QWidget):
         self._models = list(models)
         self._defaults = default_names or {}
         self._gray_defaults = gray_default_names or self._defaults
+        self.refresh_tasks()         # tasks registered since the panel was made
         self._fill_list()
 
     def set_photo_kind(self, gray: bool) -> None:
@@ -292,11 +404,13 @@ class ModelPanel(QWidget):
     # --- internals -------------------------------------------------------------------------
     def _fill_list(self) -> None:
         task = self.task()
+        spec = self._tasks.get(task)
+        model_task = spec.model_task if spec is not None else task    # which models it runs
         previous = self._remembered.get(task)
         self.model_list.blockSignals(True)
         self.model_list.clear()
         for info in self._models:
-            if info.task != task:
+            if info.task != model_task:
                 continue
             scale = f" ×{info.scale}" if info.task == "upscale" and info.scale else ""
             item = QListWidgetItem(icon(info.source), f"{info.name}{scale}   · {SOURCE_LABELS.get(info.source, info.source)}")
@@ -310,11 +424,11 @@ class ModelPanel(QWidget):
         self._auto = True            # a preselection, not the person's pick
         try:
             if not (previous and self.select_model(previous)):
-                default = (self._gray_defaults if self._gray else self._defaults).get(task)
+                default = (self._gray_defaults if self._gray else self._defaults).get(model_task)
                 if not (default and self.select_model(default)) and self.model_list.count():
                     self.model_list.setCurrentRow(0)
             if self.model_list.count() == 0:
-                self.model_info.setText(f"No {TASK_LABELS[task].lower()} model yet: add a model file "
+                self.model_info.setText(f"No {self._label(model_task).lower()} model yet: add a model file "
                                         "(or drop one on the window)." if self._models else "Loading models…")
             self._on_model()
         finally:
@@ -322,8 +436,11 @@ class ModelPanel(QWidget):
 
     def _on_task(self) -> None:
         task = self.task()
-        self.stack.setCurrentIndex(list(TASK_LABELS).index(task))
-        self.hint.setText(TASK_HINTS[task])
+        if task is None:
+            return
+        self.stack.setCurrentWidget(self._pages[task])
+        spec = self._tasks.get(task)
+        self.hint.setText(TASK_HINTS.get(task) or (spec.summary if spec is not None else ""))
         self._fill_list()
         self.task_changed.emit(task)
 
@@ -342,7 +459,7 @@ class ModelPanel(QWidget):
             self.variants.setToolTip(VARIANTS_TIP if info.stochastic else NO_SEED_TIP)
             self.inpaint_seed.setEnabled(info.stochastic)
             self.inpaint_seed.setToolTip(SEED_TIP if info.stochastic else NO_SEED_TIP)
-            if info.task == "upscale" and info.scale:
+            if self.task() == "upscale" and info.task == "upscale" and info.scale:
                 index = self.scale_combo.findData(info.scale)
                 if index >= 0:
                     self.scale_combo.setCurrentIndex(index)   # a fixed-scale model is best at its own scale
@@ -350,21 +467,23 @@ class ModelPanel(QWidget):
 
     def _update_enabled(self) -> None:
         task = self.task()
+        spec = self._tasks.get(task)
         has_model = self.model_name() is not None
-        needs_doc = task != "generate"
+        needs_doc = spec.takes_photo if spec is not None else task != "generate"
+        needs_mask = spec is not None and spec.mask == MASK_REQUIRED
         ok = has_model and not self._running and (self._has_document or not needs_doc)
         reason = ""
-        if task == "inpaint" and self._has_document and not self._has_mask:
+        if needs_mask and self._has_document and not self._has_mask:
             ok, reason = False, "Paint a mask over the area to fill first."
         elif needs_doc and not self._has_document:
             reason = "Open a photo first."
         elif not has_model:
             reason = ("Loading models…" if not self._models else "Choose a model." if self.model_list.count()
-                      else f"No {TASK_LABELS[task].lower()} model yet: add a model file.")
+                      else f"No {self._label(spec.model_task if spec else task).lower()} model yet: add a model file.")
         self.run_button.setEnabled(ok)
         busy = "A job is running: wait for it, or Cancel (Esc)." if self._running else ""
         self.run_button.setToolTip(reason or busy or RUN_TIP)
-        for box in (self.denoise_in_mask, self.upscale_in_mask):
+        for box in (self.denoise_in_mask, self.upscale_in_mask, *self._inside_boxes.values()):
             box.setEnabled(self._has_mask)
             if not self._has_mask:
                 box.setToolTip("Paint a mask to apply only inside it")
