@@ -3,6 +3,10 @@
 Only existing files and folders (or names with an image suffix, which the window then
 reports as not found) open the window: a mistyped command or option is a one-line error,
 never a window that the person did not ask for (or that hangs with no display).
+
+`restora --self-test [--device D] [-v]` checks, headless, that this installation works
+(built-in models, image files, the window, program-file trust): one line per check, exit
+0 only if all pass (see :mod:`restora.selftest`). It is handled here, before the CLI.
 """
 from __future__ import annotations
 
@@ -11,10 +15,15 @@ from pathlib import Path
 from typing import Optional
 
 CLI_FLAGS = ("-h", "--help", "-V", "--version")
+SELF_TEST = "--self-test"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == SELF_TEST:   # before the CLI (and anything that imports Qt)
+        from .selftest import main as self_test
+
+        return self_test(argv[1:])
     from .cli import COMMANDS, EMPTY_ARGUMENT, EXIT_USER_ERROR, error
 
     if any(not a.strip() for a in argv):  # `restora "$PHOTO"` with PHOTO unset: "" would open "."

@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="restora", description="Restore photos: " + ", ".join(t.name for t in all_tasks()) + ". "
                             "Run without a command to open the window.")
     parser.add_argument("-V", "--version", action="version", version=f"restora {version()}")
+    parser.epilog = "restora --self-test checks this installation (models, files, window) and prints one line a check."
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default: auto)")
