@@ -17,7 +17,17 @@ gray400 holdouts (176 px, all that the 180 px files allow): pixel F1 at threshol
 a 1-pixel tolerance, and the share of pixels flagged on the same crops without damage but
 with grain + JPEG (target <= 1 %). A morphological top-hat detector, tuned on training
 crops, is the classical baseline (logged once at the start as step -1). best.pt keeps the
-best ``f1 - 5 * max(0, flagged - 0.01)``.
+best ``f1 - 5 * max(0, flagged - 0.01)``. Also logged: ``flagged_bright``, the clean-crop flag
+rate on bright pixels alone (blurred luma >= 0.8: walls, sky, white clothes, where stage 1
+flagged most), and F1 on thin damage alone (the same crops, each with one kind of scratches,
+cracks or dust, cycled): ``f1_scratches``, ``f1_cracks``, ``f1_dust``, pooled ``f1_thin``.
+
+Stage 2 options (absent = stage 1, exactly): ``p_highlight``, ``highlight_modes``,
+``kind_weights`` go to damage_look.synthesize (scene highlights as hard negatives, the mix of
+damage kinds); ``p_bright_crop``: the share of crops taken, of ``bright_tries`` random ones,
+where the photo is brightest (real white walls, sky and frames as negatives). With
+``init_from`` the loaded weights are kept as they are (the tail's "little damage" bias is set
+only on a fresh net).
 """
 from __future__ import annotations
 
@@ -37,12 +47,35 @@ import damage_look  # noqa: E402
 
 cv2.setNumThreads(1)   # the data pipeline must not take the other core from a side-by-side job
 
+LOOK_KEYS = ("p_highlight", "highlight_modes", "kind_weights")
+THIN = ("scratches", "cracks", "dust")
+BRIGHT = 0.8   # flagged_bright: clean pixels whose blurred luma is at least this
+
+
+def look_of(cfg) -> dict:
+    """The config's options for damage_look.synthesize (empty for a stage-1 config)."""
+    return {k: cfg[k] for k in LOOK_KEYS if k in cfg}
+
+
+def bright_crop(img: np.ndarray, size: int, rng: random.Random, tries: int = 6) -> np.ndarray:
+    """Of ``tries`` random crops, the one with the most bright pixels (mean of the channels
+    >= 200, counted on every 4th pixel)."""
+    best, most = None, -1
+    for _ in range(tries):
+        c = C.random_crop(img, size, rng)
+        n = int(np.count_nonzero(c[::4, ::4].mean(axis=2) >= 200))
+        if n > most:
+            best, most = c, n
+    return best
+
 
 class DetectData:
     def __init__(self, cfg, rng: random.Random, nrng: np.random.Generator):
         self.cfg, self.rng, self.nrng = cfg, rng, nrng
         self.color = [C.imread_rgb(f) for f in C.list_color("train")]
         self.gray = [C.imread_gray(f) for f in C.list_gray("train")]
+        self.look = look_of(cfg)
+        damage_look.kind_weights(self.look.get("kind_weights"))   # unknown names fail here, not later
 
     def sample(self, size):
         rng, cfg = self.rng, self.cfg
@@ -55,11 +88,15 @@ class DetectData:
         src = int(round(size / s))
         if src > min(img.shape[:2]):
             src = size
-        crop = C.random_crop(img, src, rng)
+        p_bright = cfg.get("p_bright_crop", 0.0)
+        if p_bright > 0 and rng.random() < p_bright:   # (no draw when off: stage-1 streams unchanged)
+            crop = bright_crop(img, src, rng, cfg.get("bright_tries", 6))
+        else:
+            crop = C.random_crop(img, src, rng)
         if src != size:
             crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
         crop = C.augment(crop, rng=rng)[0]
-        return damage_look.synthesize(crop, rng, self.nrng, p_clean=cfg.get("p_clean", 0.2))
+        return damage_look.synthesize(crop, rng, self.nrng, p_clean=cfg.get("p_clean", 0.2), look=self.look)
 
     def batch(self, n, size):
         imgs, labels = zip(*[self.sample(size) for _ in range(n)])
@@ -75,8 +112,10 @@ def _centre(im, crop):
     return im[y:y + crop, x:x + crop]
 
 
-def _synth_set(crops, seed):
-    """Each crop damaged (fixed seed per crop) and the same crop clean but grainy + JPEG."""
+def _synth_set(crops, seed, thin: bool = False):
+    """Each crop damaged (fixed seed per crop) and the same crop clean but grainy + JPEG
+    (stage-1 synthesis, whatever the config, so that runs compare), with the clean crop's
+    bright pixels. ``thin``: also each crop with one thin kind alone (THIN, cycled)."""
     dam, lab, clean = [], [], []
     for i, c in enumerate(crops):
         d, m = damage_look.synthesize(c, random.Random(seed + i), np.random.default_rng(seed + i), damaged=True)
@@ -85,13 +124,28 @@ def _synth_set(crops, seed):
         clean.append(damage_look.synthesize(c, random.Random(seed + 10000 + i), np.random.default_rng(seed + 10000 + i),
                                             damaged=False, strong=True)[0])
     lab = np.stack(lab) > 0.5
-    return {"damaged": np.stack(dam), "label": lab, "label_dil": dilate3(lab), "clean": np.stack(clean)}
+    clean = np.stack(clean)
+    luma = np.stack([cv2.GaussianBlur(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), (0, 0), 2.0) for im in clean])
+    out = {"damaged": np.stack(dam), "label": lab, "label_dil": dilate3(lab), "clean": clean,
+           "bright": luma >= round(BRIGHT * 255)}
+    if thin:
+        td, tl = [], []
+        for i, c in enumerate(crops):
+            s = seed + 20000 + i
+            d, m = damage_look.synthesize(c, random.Random(s), np.random.default_rng(s), damaged=True,
+                                          kinds=[THIN[i % len(THIN)]])
+            td.append(d)
+            tl.append(m)
+        tl = np.stack(tl) > 0.5
+        out["thin"] = {"damaged": np.stack(td), "label": tl, "label_dil": dilate3(tl),
+                       "kind": np.array([THIN[i % len(THIN)] for i in range(len(crops))])}
+    return out
 
 
 def make_val(seed: int = 4321):
     color = [_centre(C.imread_rgb(f), 256) for f in C.list_color("val")]
     gray = [np.repeat(_centre(C.imread_gray(f), 176)[..., None], 3, axis=2) for f in C.list_gray("val")[::2]]
-    return {"color": _synth_set(color, seed), "gray": _synth_set(gray, seed + 500)}
+    return {"color": _synth_set(color, seed, thin=True), "gray": _synth_set(gray, seed + 500, thin=True)}
 
 
 def make_tune(seed: int = 99, n: int = 48):
@@ -193,9 +247,36 @@ def predict(net, imgs: np.ndarray, device, chunk: int = 4) -> np.ndarray:
     return np.concatenate(out)
 
 
+def extra_measures(preds: dict, thin_preds: dict, sets: dict) -> dict:
+    """flagged_bright (clean crops, bright pixels only, pooled) and F1 per thin kind and
+    over all thin kinds (pixels pooled over the sets), from the predictions already made."""
+    res, fb = {}, [0, 0]
+    for name, (_, pc) in preds.items():
+        b = sets[name]["bright"]
+        fb[0] += int(np.count_nonzero(pc & b))
+        fb[1] += int(np.count_nonzero(b))
+    res["flagged_bright"] = fb[0] / max(fb[1], 1)
+    if thin_preds:
+        per, tot = {k: np.zeros(4, np.int64) for k in THIN}, np.zeros(4, np.int64)
+        for name, pt in thin_preds.items():
+            t = sets[name]["thin"]
+            for k in THIN:
+                sel = t["kind"] == k
+                if sel.any():
+                    c = counts(pt[sel], t["label"][sel], t["label_dil"][sel])
+                    per[k] += c
+                    tot += c
+        res.update({f"f1_{k}": f1_of(c) for k, c in per.items()})
+        res["f1_thin"] = f1_of(tot)
+    return res
+
+
 def validate(net, val, device) -> dict:
     net.eval()
-    res = summarise({n: (predict(net, v["damaged"], device), predict(net, v["clean"], device)) for n, v in val.items()}, val)
+    preds = {n: (predict(net, v["damaged"], device), predict(net, v["clean"], device)) for n, v in val.items()}
+    thin = {n: predict(net, v["thin"]["damaged"], device) for n, v in val.items() if "thin" in v}
+    res = summarise(preds, val)
+    res.update(extra_measures(preds, thin, val))
     net.train()
     return res
 
@@ -214,8 +295,9 @@ def detect_loss(logits, target, cfg):
 
 def main():
     args, cfg, device, ck, log, rng, nrng, model, opt = C.start_run(__doc__, "DamageDetector")
-    with torch.no_grad():   # start at "little damage" (~5 %): BCE does not begin by unlearning 50 %
-        model.tail.bias.fill_(-3.0)
+    if not cfg.get("init_from"):   # (loaded weights stay as they are)
+        with torch.no_grad():   # start at "little damage" (~5 %): BCE does not begin by unlearning 50 %
+            model.tail.bias.fill_(-3.0)
     data = DetectData(cfg, rng, nrng)
     val = make_val()
     log.log(step=-1, **tophat_baseline(make_tune(n=cfg.get("tune_crops", 48)), val))
