@@ -176,13 +176,19 @@ class Region:
     x0: int
     x1: int
     core: Optional[tuple[int, int, int, int]] = None
+    #: < 1 for a hole too large for one crop at full size: the crop is filled at this scale
+    #: and the fill enlarged back (cutting such a hole into tiles would leave crops that lie
+    #: wholly inside it, with nothing to fill from)
+    scale: float = 1.0
 
 
 def mask_regions(mask: np.ndarray, context_px: int, max_side: int) -> list[Region]:
     """Crops that cover every masked pixel with ``context_px`` of surroundings.
 
     Connected holes are boxed, boxes that touch are merged (a hole's fill must see
-    its neighbours' context), and boxes larger than ``max_side`` are cut into a grid.
+    its neighbours' context). A box larger than ``max_side`` is cut into a grid when its
+    holes are small (scattered dust: each is filled at full size), and filled whole at a
+    reduced scale when it holds a hole too large for one crop.
     """
     import cv2
 
@@ -207,11 +213,19 @@ def mask_regions(mask: np.ndarray, context_px: int, max_side: int) -> list[Regio
             if merged:
                 break
     regions: list[Region] = []
+    cell_side = max(max_side - 2 * context_px, MIN_TILE)
+    depth = None   # how far each hole pixel is from known pixels (only computed when needed)
     for y0, y1, x0, x1 in boxes:
-        if max(y1 - y0, x1 - x0) <= max_side:
+        side = max(y1 - y0, x1 - x0)
+        if side <= max_side:
             regions.append(Region(y0, y1, x0, x1))
             continue
-        for cell in grid(y1 - y0, x1 - x0, max(max_side - 2 * context_px, MIN_TILE), context_px):
+        if depth is None:
+            depth = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+        if 2 * float(depth[y0:y1, x0:x1].max()) > cell_side // 2:   # thick: a grid cell could lie inside
+            regions.append(Region(y0, y1, x0, x1, scale=max_side / side))
+            continue
+        for cell in grid(y1 - y0, x1 - x0, cell_side, context_px):
             regions.append(Region(max(y0 + cell.y0 - context_px, y0), min(y0 + cell.y1 + context_px, y1),
                                   max(x0 + cell.x0 - context_px, x0), min(x0 + cell.x1 + context_px, x1),
                                   core=(y0 + cell.y0, y0 + cell.y1, x0 + cell.x0, x0 + cell.x1)))

@@ -75,14 +75,34 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
             hole[cy1 - r.y0:] = False
             hole[:, :cx0 - r.x0] = False
             hole[:, cx1 - r.x0:] = False
-        fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, mask=hole_f, **params),
-                            luma_only=False)
-        filled = from_float(fn(to_float(color[r.y0:r.y1, r.x0:r.x1])), color.dtype)
+        filled = _fill(net, color[r.y0:r.y1, r.x0:r.x1], hole_f, r.scale, params)
         if neutral:
             filled = as_neutral_rgb(filled.reshape(*hole.shape, 1))
         target = result[r.y0:r.y1, r.x0:r.x1]
         target[hole] = filled.reshape(target.shape)[hole]
     return restore_layout(out, image)
+
+
+def _fill(net, crop: np.ndarray, hole: np.ndarray, scale: float, params: dict) -> np.ndarray:
+    """The model's fill of one crop (same dtype), at ``scale`` when the crop is too big: the
+    photo is reduced (area filter), every reduced pixel a hole touches counts as a hole, and
+    the fill is enlarged back (bicubic); only the holes are taken from it."""
+    import cv2
+
+    h, w = hole.shape
+    small = crop
+    if scale < 1:
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        reduced = cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_AREA)
+        if (reduced > 0).all():   # nearly the whole crop is a hole: keep what little is known
+            return _fill(net, crop, hole, 1.0, params)
+        small = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA).reshape(sh, sw, crop.shape[2])
+        hole = (reduced > 0).astype(np.float32)
+    fn = adapt_channels(net, crop.shape[2], lambda c: net.process(c, mask=hole, **params), luma_only=False)
+    out = fn(to_float(small))
+    if scale < 1:
+        out = np.clip(cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1).reshape(h, w, -1)
+    return from_float(out, crop.dtype)
 
 
 @dataclass(frozen=True)
