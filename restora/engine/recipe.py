@@ -16,7 +16,7 @@ import base64
 import hashlib
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -81,7 +81,6 @@ class RecipeStep:
     tile: Optional[int] = None       # 0 = whole image, N = N px tiles, None = automatic
     mask: Optional[MaskRef] = None   # what an inpaint step filled
     inside: Optional[MaskRef] = None  # the area a step was limited to
-    extra: dict = field(default_factory=dict)   # resolved values, for people (e.g. the scale used)
 
     def to_dict(self) -> dict:
         out = {"task": self.task, "params": self.params, "tile": self.tile}
@@ -91,8 +90,6 @@ class RecipeStep:
             ref = getattr(self, name)
             if ref is not None:
                 out[name] = vars(ref).copy()
-        if self.extra:
-            out["extra"] = self.extra
         return out
 
     @classmethod

@@ -1,7 +1,7 @@
 """The decoded photo the engine works on."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +22,6 @@ class Photo:
     exif: Optional[bytes] = None          # TIFF-structured EXIF, orientation reset to 1
     source: Optional[Path] = None
     format: str = "PNG"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         # Pixels are checked when written (a Photo may hold them before they are valid);

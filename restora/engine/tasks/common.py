@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..device import DEVICE_CHOICES, DeviceInfo, free_memory_bytes, resolve_device
-from ..jobs import BadInputError, CancelToken, JobContext, ModelError, ProgressFn, make_context
+from ..jobs import BadInputError, CancelToken, ModelError, ProgressFn, make_context
 from ..models.base import ImageModel
 from ..registry import Registry, default_registry
 from ..tiling import MIN_TILE
@@ -234,7 +234,3 @@ def setup(model_name: Optional[str], task: str, device: str, registry: Optional[
     model.prepare(dev)
     ctx.report(0.0)
     return model, dev, ctx
-
-
-def job_context(progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> JobContext:
-    return make_context(progress, cancel)
