@@ -1,9 +1,11 @@
-"""One open photo: its pixels, the painted mask and the undo history.
+"""One open photo in the window: the engine's Qt-free :class:`DocumentModel` (pixels, the photo
+as opened, the history of results with their recipes, the spill store) adapted to Qt: the
+painted mask (a QImage layer), a QUndoStack, signals and the screen images.
 
 Every operation result and every mask stroke is a QUndoCommand on the document's
 QUndoStack. Undo swaps arrays (results) or rectangles (strokes); nothing is
-recomputed. History steps hold slots of a SpillStore, never copies of arrays: past
-the memory budget the older results wait on disk until undo needs them.
+recomputed. A result's command holds the model's :class:`HistoryStep`, whose slots of a
+SpillStore (never copies of arrays) wait on disk past the memory budget until undo needs them.
 """
 from __future__ import annotations
 
@@ -17,11 +19,10 @@ from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage, QUndoCommand, QUndoStack
 
 from ..engine import Photo
-from ..engine.spill import Slot, SpillStore
-from ..engine.tasks.common import is_neutral
-from ..engine.tasks.masking import resize_mask
-from .display import Display, array_to_mask, make_display
-from .mask_layer import MaskLayer, PackedMask
+from ..engine.document import DocumentModel, HistoryStep
+from ..engine.spill import SpillStore
+from .display import Display, make_display
+from .mask_layer import MaskLayer, PackedMask, bits_to_image
 from .worker import Worker
 
 #: Photos up to this many pixels get their screen image built at once on undo/redo;
@@ -65,25 +66,31 @@ class MaskCommand(QUndoCommand):
 
 
 class PixelsCommand(QUndoCommand):
-    """An operation result: swaps the photo's array (and the mask when it changes with it)."""
+    """An operation result: the model's history step, done and undone (it swaps the photo's
+    array, and the mask when it changes with it)."""
 
-    def __init__(self, doc: "Document", before: Slot, after: Slot, text: str,
-                 mask_before: Optional[QImage] = None, mask_after: Optional[QImage] = None,
-                 steps: Optional[list] = None):
-        super().__init__(text)
-        self.doc, self.before, self.after = doc, before, after
-        self.steps = list(steps or [])   # the recipe steps that made ``after``
-        self.mask_before, self.mask_after = _pack(mask_before), _pack(mask_after)
+    def __init__(self, doc: "Document", step: HistoryStep):
+        super().__init__(step.label)
+        self.doc, self.step = doc, step
+
+    @property
+    def steps(self) -> list:
+        """The recipe steps that made the result."""
+        return self.step.recipe
 
     def redo(self) -> None:
-        self.doc._show_slot(self.after)
-        if self.mask_after is not None:
-            self.doc.mask.set_image(self.mask_after.image())
+        pixels, mask = self.doc.model.apply(self.step)
+        self.doc._shown(pixels, mask)
 
     def undo(self) -> None:
-        self.doc._show_slot(self.before)
-        if self.mask_before is not None:
-            self.doc.mask.set_image(self.mask_before.image())
+        pixels, mask = self.doc.model.revert(self.step)
+        self.doc._shown(pixels, mask)
+
+
+def _model_attr(name: str, doc: str = ""):
+    """A property reading and writing the document model's attribute ``name``."""
+    return property(lambda self: getattr(self.model, name), lambda self, value: setattr(self.model, name, value),
+                    doc=doc or None)
 
 
 class Document(QObject):
@@ -95,17 +102,8 @@ class Document(QObject):
     def __init__(self, photo: Photo, display: Optional[Display] = None, title: Optional[str] = None,
                  parent: Optional[QObject] = None, history: Optional[SpillStore] = None):
         super().__init__(parent)
-        self.photo = photo
-        self._own_history = history is None
-        self.history = history or SpillStore()
-        # the photo as opened stays in memory anyway (the compare view shows it)
-        self._original_slot = self._slot = self.history.put(photo.pixels, pinned=True)
-        self._neutral: Optional[tuple[weakref.ref, bool]] = None
-        self.path: Optional[Path] = Path(photo.source) if photo.source else None
-        #: the file this document was read from; saving over it needs the person's OK
-        self.source: Optional[Path] = self.path
-        self.overwrite_confirmed = False
-        self._title = title
+        #: what the document is, without Qt (pixels, original, history of results, spill store)
+        self.model = DocumentModel(photo, history, title)
         h, w = photo.pixels.shape[:2]
         self.mask = MaskLayer(w, h, self)
         self.undo_stack = QUndoStack(self)
@@ -117,22 +115,26 @@ class Document(QObject):
         self._original_display: Optional[Display] = None
         self._original_pending: Optional[Worker] = None
         self.closed = False
-        #: the last damage detection (probability map) and the mask it was added to
-        self.detection = None
-        self.mask_before_detection: Optional[np.ndarray] = None
         self._set_display(photo.pixels, display or make_display(photo.pixels))
         self._original_display = self.display
+
+    # --- the model's state, under the names the window uses ----------------------------
+    photo = _model_attr("photo")
+    history = _model_attr("history", "the spill store of the history (shared, or this document's own)")
+    path = _model_attr("path")
+    source = _model_attr("source", "the file this document was read from; saving over it needs the person's OK")
+    overwrite_confirmed = _model_attr("overwrite_confirmed")
+    detection = _model_attr("detection", "the last damage detection (probability map)")
+    mask_before_detection = _model_attr("mask_before_detection", "the mask the last detection was added to")
 
     # --- naming ---------------------------------------------------------------------
     @property
     def title(self) -> str:
-        if self.path is not None:
-            return self.path.name
-        return self._title or "Untitled"
+        return self.model.title
 
     @property
     def pixels(self) -> np.ndarray:
-        return self.photo.pixels
+        return self.model.pixels
 
     @property
     def modified(self) -> bool:
@@ -141,35 +143,24 @@ class Document(QObject):
     @property
     def original_pixels(self) -> np.ndarray:
         """The photo as opened (pinned in memory: the compare view shows it)."""
-        return self._original_slot.get()
+        return self.model.original_pixels
 
     @property
     def channels(self) -> int:
-        return 1 if self.pixels.ndim == 2 else self.pixels.shape[2]
+        return self.model.channels
 
     @property
     def is_gray(self) -> bool:
         """Gray, gray+alpha, or RGB(A) with three identical channels (a B&W scan saved as colour,
         which the engine treats as gray); the panel preselects models made for gray photos."""
-        if self.channels <= 2:
-            return True
-        if self._neutral is None or self._neutral[0]() is not self._slot:   # once per history step
-            self._neutral = (weakref.ref(self._slot), is_neutral(self.pixels[:, :, :3]))
-        return self._neutral[1]
+        return self.model.is_gray
 
     def size_text(self) -> str:
-        h, w = self.pixels.shape[:2]
-        c = self.channels
-        kind = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}[c]
-        if c >= 3 and self.is_gray:
-            kind += " (black and white)"
-        bits = 16 if self.pixels.dtype == np.uint16 else 8
-        return f"{w} × {h} · {kind} · {bits}-bit"
+        return self.model.size_text()
 
     def set_saved(self, path: Path) -> None:
-        self.path = Path(path)
+        self.model.saved_as(path)
         self.undo_stack.setClean()
-        self._title = None
         self.path_changed.emit()
 
     # --- history --------------------------------------------------------------------
@@ -184,38 +175,23 @@ class Document(QObject):
         """Make ``pixels`` the photo as one undoable step (made by recipe ``steps``)."""
         if display is not None:
             self._cache_display(pixels, display)
-        before = self.pixels
-        mask_before = mask_after = None
-        if pixels.shape[:2] != before.shape[:2]:
-            mask_before = self.mask.snapshot()
-            h, w = pixels.shape[:2]
-            mask_after = array_to_mask(resize_mask(self.mask.to_array(), h, w))
-        if clear_mask and not self.mask.is_empty():
-            mask_before = mask_before or self.mask.snapshot()
-            h, w = pixels.shape[:2]
-            mask_after = MaskLayer(w, h).image
-        after = self.history.put(pixels, pinned=True)  # shown next: writing it out would be wasted
-        self.undo_stack.push(PixelsCommand(self, self._slot, after, text, mask_before, mask_after, steps))
+        changes_mask = pixels.shape[:2] != self.pixels.shape[:2] or (clear_mask and not self.mask.is_empty())
+        step = self.model.result_step(pixels, text, self.mask.to_array() if changes_mask else None,
+                                      clear_mask=clear_mask, recipe=steps)
+        self.undo_stack.push(PixelsCommand(self, step))
 
     def recipe_steps(self) -> list:
         """The recipe of the photo as it is now: the steps of every result up to the current
         point of the history (undone ones excluded)."""
-        steps = []
-        for i in range(self.undo_stack.index()):
-            command = self.undo_stack.command(i)
-            steps.extend(getattr(command, "steps", []))
-        return steps
+        return self.model.recipe_steps()
 
-    def _show_slot(self, slot: Slot) -> None:
-        if slot is not self._slot:
-            if self._slot is not self._original_slot:
-                self.history.pin(self._slot, False)
-            self.history.pin(slot)
-            self._slot = slot
-        self._set_pixels(slot.get())
+    def _shown(self, pixels: np.ndarray, mask) -> None:
+        """The model now shows ``pixels`` (and ``mask``, packed bits, when it changed with them)."""
+        self._set_pixels(pixels)
+        if mask is not None:
+            self.mask.set_image(bits_to_image(mask))
 
     def _set_pixels(self, pixels: np.ndarray) -> None:
-        self.photo = self.photo.with_pixels(pixels)
         self.pixels_changed.emit()
         cached = self._displays.get(id(pixels))
         if cached is not None and cached[0]() is pixels:
@@ -285,5 +261,4 @@ class Document(QObject):
         self.closed = True
         self._displays.clear()
         self.undo_stack.clear()
-        if self._own_history:
-            self.history.close()   # a shared store outlives the document; its files go with its steps
+        self.model.close()   # a shared store outlives the document; its files go with its steps

@@ -5,13 +5,13 @@ the patch it changed, before and after, so undo restores exactly that rectangle.
 """
 from __future__ import annotations
 
-import zlib
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
+from ..engine.document import PackedBits
 from .display import array_to_mask, mask_to_array, mask_view, new_mask_image
 
 
@@ -19,28 +19,39 @@ from .display import array_to_mask, mask_to_array, mask_view, new_mask_image
 TILE = 256
 
 
+def bits_to_image(bits: PackedBits) -> QImage:
+    """The Alpha8 mask image (255 = fill) of packed bits."""
+    values = bits.to_uint8(255)
+    return QImage(values.data, bits.width, bits.height, bits.width, QImage.Format_Alpha8).copy()
+
+
 class PackedMask:
-    """A mask kept in the undo history: one bit per pixel, zlib-compressed.
+    """A mask image kept in the undo history: the engine's :class:`PackedBits` (one bit per pixel,
+    zlib-compressed) of a QImage, given back as a QImage.
 
     Masks are binary (strokes are not antialiased, loaded masks are thresholded) and
     long runs of 0 and 255, so a whole-mask step of a 24 MP photo (clear, invert, a mask
     cleared by inpainting) keeps ~100 kB instead of 24 MB.
     """
-    __slots__ = ("width", "height", "_data")
+    __slots__ = ("bits",)
 
     def __init__(self, image: QImage):
-        self.width, self.height = image.width(), image.height()
-        self._data = zlib.compress(np.packbits(mask_view(image) > 127).tobytes(), 1)
+        self.bits = PackedBits(mask_view(image) > 127)
+
+    @property
+    def width(self) -> int:
+        return self.bits.width
+
+    @property
+    def height(self) -> int:
+        return self.bits.height
 
     @property
     def nbytes(self) -> int:
-        return len(self._data)
+        return self.bits.nbytes
 
     def image(self) -> QImage:
-        bits = np.frombuffer(zlib.decompress(self._data), np.uint8)
-        values = np.unpackbits(bits, count=self.width * self.height).reshape(self.height, self.width)
-        values *= 255
-        return QImage(values.data, self.width, self.height, self.width, QImage.Format_Alpha8).copy()
+        return bits_to_image(self.bits)
 
 
 class MaskLayer(QObject):

@@ -67,7 +67,7 @@ def test_clean_share_matches_p_clean():
 
 def test_stage1_synthesis_unchanged_without_stage2_options():
     img = _photo(64, 72)
-    same = {k: v for k, v in damage_look.WEIGHTS.items()}
+    same = dict(damage_look.WEIGHTS)
     for seed in range(10):
         ref = damage_look.synthesize(img, random.Random(seed), np.random.default_rng(seed))
         for look in ({}, {"p_highlight": 0.0}, {"kind_weights": same}):
@@ -89,15 +89,15 @@ def test_highlight_negative_is_brighter_and_unlabelled(mode):
         if mode != "line":   # (a window frame may cast a shadow beside it)
             assert (out >= src - 1e-6).all()   # never darker
         brighter += out.mean() > src.mean() + 1 / 255
-        # through synthesize: a highlighted clean sample has an all-zero label, and is brighter
-        # than the same draw without the highlight (the tone draws come first, the same)
-        hl, label = damage_look.synthesize(img, random.Random(seed), np.random.default_rng(seed), damaged=False,
+        # through synthesize: a highlighted clean sample has an all-zero label
+        _, label = damage_look.synthesize(img, random.Random(seed), np.random.default_rng(seed), damaged=False,
                                            look={"p_highlight": 1.0, "highlight_modes": only})
         assert label.dtype == np.float32 and not label.any()
     assert brighter >= 5   # (an edge sheen on a crop without strong edges falls back to a blob)
 
 
 def test_highlighted_samples_brighter_than_plain_ones():
+    """The same draws with and without highlights (tone is drawn first, the same): brighter."""
     gain = 0.0
     for seed in range(12):
         img = _photo(96, 96, seed)
