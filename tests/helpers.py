@@ -35,3 +35,40 @@ def restora_model_file(folder: Path, arch: str, config: dict, task: str, name: s
     path = Path(folder) / f"{name}.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), meta)
     return path
+
+
+# --- a test-only task: proves adding a task is one module and one register line ------------
+
+def invert_task_spec():
+    """A task that inverts the photo's tones, with one float parameter ``amount``."""
+    from dataclasses import dataclass
+
+    from restora.engine.tasks.spec import Task, param
+
+    @dataclass(frozen=True)
+    class InvertParams:
+        amount: float = param(1.0, lo=0.0, hi=1.0, metavar="A", help="how far to invert (0..1)")
+
+    def invert(pixels, _mask, p, *, record=None, **_job):
+        peak = 255 if pixels.dtype == np.uint8 else 65535
+        out = pixels.astype(np.float32) * (1 - p.amount) + (peak - pixels.astype(np.float32)) * p.amount
+        return np.clip(out + 0.5, 0, peak).astype(pixels.dtype)
+
+    return Task("invert", "Invert", "Invert the tones of photos (a test task).", "denoise", InvertParams,
+                run=invert, inside_mask=True)
+
+
+QT_BLOCKER = ("import sys, importlib.abc\n"
+              "class Block(importlib.abc.MetaPathFinder):\n"
+              "    def find_spec(self, name, path, target=None):\n"
+              "        if name.split('.')[0] in ('PySide6', 'shiboken6', 'PyQt5', 'PyQt6', 'qtawesome'):\n"
+              "            raise ImportError('Qt is blocked: ' + name)\n"
+              "sys.meta_path.insert(0, Block())\n")
+
+
+def run_without_qt(code: str) -> "subprocess.CompletedProcess":
+    """Run ``code`` in a fresh Python with every Qt binding blocked from importing."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", QT_BLOCKER + code], capture_output=True, text=True, timeout=120)

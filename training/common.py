@@ -374,3 +374,14 @@ def finish(ck: Checkpointer, state, model, step: int) -> None:
     ck.save(state(), force=True)
     torch.save({"model": model.state_dict(), "step": step}, os.path.join(ck.dir, "final.pt"))
     print("done", step, flush=True)
+
+
+def keep_best(ck: Checkpointer, net, step: int, score: float, best: float, val: dict, log: Logger) -> float:
+    """After a validation: ``best.pt`` holds the net whenever ``score`` beats ``best`` (or none
+    is saved yet); logs the figures; returns the new best."""
+    path = os.path.join(ck.dir, "best.pt")
+    if score > best or not os.path.exists(path):
+        best = score
+        torch.save({"model": net.state_dict(), "step": step, "val": val}, path)
+    log.log(step=step, best=best, **val)
+    return best

@@ -338,10 +338,7 @@ def main():
             acc, n_acc = {k: 0.0 for k in acc}, 0
         if step % cfg.get("val_every", 500) == 0 or step == total:
             r = validate(net, val, device)
-            if r["score"] > best or not os.path.exists(os.path.join(ck.dir, "best.pt")):
-                best = r["score"]
-                torch.save({"model": net.state_dict(), "step": step, "val": r}, os.path.join(ck.dir, "best.pt"))
-            log.log(step=step, best=best, **r)
+            best = C.keep_best(ck, net, step, r["score"], best, r, log)
         if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
     C.finish(ck, state, net, step)

@@ -238,11 +238,7 @@ def main():
             acc = {}
         if step % cfg.get("val_every", 500) == 0 or step == total:
             r = validate(net, imgs, sets, device, base)
-            score = r["blocks_gain"] + r["scratches_gain"]
-            if score > best or not os.path.exists(os.path.join(ck.dir, "best.pt")):
-                best = score
-                torch.save({"model": net.state_dict(), "step": step, "val": r}, os.path.join(ck.dir, "best.pt"))
-            log.log(step=step, best=best, **r)
+            best = C.keep_best(ck, net, step, r["blocks_gain"] + r["scratches_gain"], best, r, log)
         if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
     C.finish(ck, state, net, step)

@@ -152,11 +152,7 @@ def main():
         if step % cfg.get("val_every", 250) == 0 or step == total:
             r = validate(net, val, device)
             score = sum(r["x%d" % k] - r["x%d_bicubic" % k] for k in scales)
-            if score > best:
-                best = score
-                torch.save({"model": net.state_dict(), "step": step, "val": r},
-                           os.path.join(ck.dir, "best.pt"))
-            log.log(step=step, best=best, **r)
+            best = C.keep_best(ck, net, step, score, best, r, log)
         if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return
     C.finish(ck, state, net, step)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers import run_without_qt
 
 from restora.engine import Photo
 from restora.engine.document import DocumentModel, PackedBits
@@ -14,13 +13,7 @@ from restora.engine.spill import SpillStore
 
 
 def test_the_document_model_works_with_qt_blocked():
-    code = ("import sys, importlib.abc\n"
-            "class Block(importlib.abc.MetaPathFinder):\n"
-            "    def find_spec(self, name, path, target=None):\n"
-            "        if name.split('.')[0] in ('PySide6', 'shiboken6', 'PyQt5', 'PyQt6', 'qtawesome'):\n"
-            "            raise ImportError('Qt is blocked: ' + name)\n"
-            "sys.meta_path.insert(0, Block())\n"
-            "import numpy as np\n"
+    code = ("import numpy as np\n"
             "from restora.engine import Photo\n"
             "from restora.engine.document import DocumentModel, PackedBits\n"
             "doc = DocumentModel(Photo(pixels=np.zeros((8, 9, 3), np.uint8)))\n"
@@ -30,7 +23,7 @@ def test_the_document_model_works_with_qt_blocked():
             "assert PackedBits(np.eye(5, dtype=bool)).to_bool().trace() == 5\n"
             "doc.close()\n"
             "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_without_qt(code)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 

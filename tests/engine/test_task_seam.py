@@ -3,12 +3,11 @@ name, limits results to a mask, and records recipe steps that replay bit for bit
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from helpers import invert_task_spec, run_without_qt
 
 from restora.engine import (BadInputError, ModelError, Registry, all_tasks, get_task, register, replay,
                             run_task)
@@ -134,21 +133,9 @@ def test_a_recipe_whose_model_changed_is_refused(tmp_path, model_files, make_ima
 
 # --- adding a task is one module and one register line -----------------------------------------
 
-@dataclass(frozen=True)
-class InvertParams:
-    amount: float = param(1.0, lo=0.0, hi=1.0, metavar="A", help="how far to invert (0..1)")
-
-
-def _invert(pixels, _mask, p, *, record=None, **_job):
-    peak = 255 if pixels.dtype == np.uint8 else 65535
-    out = pixels.astype(np.float32) * (1 - p.amount) + (peak - pixels.astype(np.float32)) * p.amount
-    return np.clip(out + 0.5, 0, peak).astype(pixels.dtype)
-
-
 @pytest.fixture
 def invert_task():
-    task = register(Task("invert", "Invert", "Invert the tones of photos (a test task).", "denoise",
-                         InvertParams, run=_invert, inside_mask=True))
+    task = register(invert_task_spec())
     yield task
     catalog.unregister("invert")
 
@@ -170,15 +157,8 @@ def test_a_new_task_appears_in_the_cli_and_runs(invert_task, cli, tmp_path, save
 
 
 def test_the_engine_never_imports_qt():
-    code = ("import sys, importlib.abc\n"
-            "class Block(importlib.abc.MetaPathFinder):\n"
-            "    def find_spec(self, name, path, target=None):\n"
-            "        if name.split('.')[0] in ('PySide6', 'shiboken6', 'PyQt5', 'PyQt6', 'qtawesome'):\n"
-            "            raise ImportError('Qt is blocked: ' + name)\n"
-            "sys.meta_path.insert(0, Block())\n"
-            "import restora.engine, restora.cli, restora.engine.recipe\n"
-            "from restora.engine.tasks.catalog import all_tasks\n"
-            "all_tasks()\n"
-            "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_without_qt("import restora.engine, restora.cli, restora.engine.recipe\n"
+                            "from restora.engine.tasks.catalog import all_tasks\n"
+                            "all_tasks()\n"
+                            "print('ok')\n")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -8,6 +8,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
+from helpers import invert_task_spec
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox
 
@@ -19,21 +20,9 @@ from restora.gui.model_panel import TASK_LABELS
 from restora.gui.param_form import ParamForm
 
 
-@dataclass(frozen=True)
-class InvertParams:
-    amount: float = param(1.0, lo=0.0, hi=1.0, metavar="A", help="how far to invert (0..1)")
-
-
-def _invert(pixels, _mask, p, *, record=None, **_job):
-    peak = 255 if pixels.dtype == np.uint8 else 65535
-    out = pixels.astype(np.float32) * (1 - p.amount) + (peak - pixels.astype(np.float32)) * p.amount
-    return np.clip(out + 0.5, 0, peak).astype(pixels.dtype)
-
-
 @pytest.fixture
 def invert_task():
-    task = register(Task("invert", "Invert", "Invert the tones of photos (a test task).", "denoise",
-                         InvertParams, run=_invert, inside_mask=True))
+    task = register(invert_task_spec())
     yield task
     catalog.unregister("invert")
 
@@ -123,7 +112,7 @@ def test_a_task_registered_after_the_window_appears_on_refresh(window, qtbot):
     panel = window.panel
     assert "invert" not in _combo_tasks(panel)
     panel.set_task("denoise")
-    register(Task("invert", "Invert", "Invert (a test task).", "denoise", InvertParams, run=_invert))
+    register(invert_task_spec())
     try:
         panel.refresh_tasks()
         assert "invert" in _combo_tasks(panel) and panel.task() == "denoise"
