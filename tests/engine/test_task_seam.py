@@ -3,7 +3,6 @@ name, limits results to a mask, and records recipe steps that replay bit for bit
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from restora.engine import (BadInputError, ModelError, Registry, all_tasks, get_
                             run_task)
 from restora.engine.recipe import MaskRef, load_recipe, parse_recipe, recipe_dict, save_recipe
 from restora.engine.tasks import catalog
-from restora.engine.tasks.spec import Task, param
 
 
 @pytest.fixture
