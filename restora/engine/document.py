@@ -96,9 +96,8 @@ class DocumentModel:
         self.title_hint = title
         #: the results applied, oldest first (what undo would take back, last first)
         self.applied: list[HistoryStep] = []
-        #: the last damage detection (probability map) and the mask it was added to
+        #: the last damage detection (its probability map), for the sensitivity control
         self.detection: Any = None
-        self.mask_before_detection: Optional[np.ndarray] = None
         self.closed = False
 
     # --- what the photo is ----------------------------------------------------------

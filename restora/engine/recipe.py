@@ -63,11 +63,16 @@ class MaskRef:
                    base64.b64encode(zlib.compress(packed, 6)).decode("ascii"))
 
     def to_array(self) -> np.ndarray:
+        size = (self.width * self.height + 7) // 8
         try:
-            packed = zlib.decompress(base64.b64decode(self.bits, validate=True), bufsize=1 << 20)
+            inflate = zlib.decompressobj()
+            # at most the bytes such a mask takes: a small recipe could inflate to gigabytes
+            packed = inflate.decompress(base64.b64decode(self.bits, validate=True), size)
         except (ValueError, zlib.error) as exc:
             raise BadInputError("recipe: a stored mask is damaged") from exc
-        if hashlib.sha256(packed).hexdigest() != self.sha256 or len(packed) * 8 < self.width * self.height:
+        if inflate.unconsumed_tail or not inflate.eof or len(packed) != size:
+            raise BadInputError(f"recipe: a stored mask is not the {self.width}x{self.height} mask it says it is")
+        if hashlib.sha256(packed).hexdigest() != self.sha256:
             raise BadInputError("recipe: a stored mask does not match its hash")
         bits = np.unpackbits(np.frombuffer(packed, np.uint8), count=self.width * self.height)
         return bits.reshape(self.height, self.width).astype(bool)

@@ -125,7 +125,6 @@ class Document(QObject):
     source = _model_attr("source", "the file this document was read from; saving over it needs the person's OK")
     overwrite_confirmed = _model_attr("overwrite_confirmed")
     detection = _model_attr("detection", "the last damage detection (probability map)")
-    mask_before_detection = _model_attr("mask_before_detection", "the mask the last detection was added to")
 
     # --- naming ---------------------------------------------------------------------
     @property

@@ -42,26 +42,31 @@ class JobControlMixin:
     def _detected(self, doc: Document, found: "jobs.Detection") -> None:
         from ..engine.tasks.detect import threshold_mask
 
+        if not found.fits(doc.pixels):   # the photo changed while the detector ran
+            self.statusBar().showMessage("The photo changed during detection: run Detect Damage again", 6000)
+            return
         doc.detection = found
-        doc.mask_before_detection = doc.mask.to_array()
-        doc.push_mask(array_to_mask(doc.mask_before_detection | (threshold_mask(found.probability,
-                                                                                found.threshold) > 0)),
+        doc.push_mask(array_to_mask(doc.mask.to_array() | (threshold_mask(found.probability, found.threshold) > 0)),
                       "Detect damage")
 
     def detection_sensitivity_dialog(self) -> None:
-        """Move the threshold over the stored map: the overlay follows, OK makes it one step."""
+        """Move the threshold over the stored map: only the detector's share of the mask
+        follows (strokes painted or erased since stay as they are); OK makes it one step."""
         from ..engine.tasks.detect import threshold_mask
         from .dialogs import SensitivityDialog
 
         doc = self.current_document()
-        found = getattr(doc, "detection", None) if doc else None
         if not self._detection_fits(doc):
             return self._hint("Run Mask ▸ Detect Damage on this photo first.")
+        found = doc.detection
         start = doc.mask.snapshot()
-        base = doc.mask_before_detection
+        current = doc.mask.to_array()
+        detected = threshold_mask(found.probability, found.threshold) > 0
+        painted = current & ~detected       # the person's own strokes
+        erased = detected & ~current        # detected pixels the person took out
 
         def preview(t: float) -> None:
-            doc.mask.set_image(array_to_mask(base | (threshold_mask(found.probability, t) > 0)))
+            doc.mask.set_image(array_to_mask(painted | ((threshold_mask(found.probability, t) > 0) & ~erased)))
 
         dialog = self.make_sensitivity_dialog(found.threshold)
         dialog.changed.connect(preview)
@@ -73,11 +78,8 @@ class JobControlMixin:
             doc.push_mask(after, f"Detection sensitivity {1 - found.threshold:.0%}")
 
     @staticmethod
-    def _detection_fits(doc: Document) -> bool:
-        """The stored detection is of the photo as it is now (not before a later result)."""
-        found = doc.detection
-        return found is not None and found.pixels_id == id(doc.pixels) \
-            and found.probability.shape == doc.pixels.shape[:2]
+    def _detection_fits(doc: Optional[Document]) -> bool:
+        return doc is not None and doc.detection is not None and doc.detection.fits(doc.pixels)
 
     def make_sensitivity_dialog(self, threshold: float):
         from .dialogs import SensitivityDialog

@@ -5,6 +5,7 @@ plain data. No pixel arithmetic here: that is the engine's (including masking).
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -158,12 +159,16 @@ def export_recipe(path: str, steps: list, *, progress, cancel) -> Path:
 @dataclass
 class Detection:
     probability: np.ndarray   # float32 HxW: kept, so the sensitivity can move without the network
-    pixels_id: int            # which array it was computed on
+    pixels: "weakref.ref"     # the array it was computed on (a weak reference: never kept alive here)
     threshold: float
+
+    def fits(self, pixels: np.ndarray) -> bool:
+        """Computed on exactly this array (not on the photo before a later result)."""
+        return self.pixels() is pixels and self.probability.shape == pixels.shape[:2]
 
 
 def detect_damage(pixels: np.ndarray, registry: Registry, threshold: float = 0.5, *, progress, cancel) -> Detection:
     from ..engine.tasks.detect import damage_probability
 
     prob = damage_probability(pixels, registry=registry, progress=progress, cancel=cancel)
-    return Detection(prob, id(pixels), threshold)
+    return Detection(prob, weakref.ref(pixels), threshold)

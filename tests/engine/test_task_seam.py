@@ -160,3 +160,14 @@ def test_the_engine_never_imports_qt():
                             "all_tasks()\n"
                             "print('ok')\n")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_mask_that_inflates_beyond_its_size_is_refused():
+    import base64
+    import hashlib
+    import zlib
+
+    bomb = zlib.compress(bytes(50 << 20), 9)                 # 50 MB of zeros in ~50 kB
+    ref = MaskRef(80, 64, hashlib.sha256(b"").hexdigest(), base64.b64encode(bomb).decode())
+    with pytest.raises(BadInputError, match="not the 80x64 mask"):
+        ref.to_array()                                       # inflates 640 bytes, no more

@@ -66,3 +66,43 @@ def test_detect_without_a_detector_says_so(window, open_doc):
     open_doc()
     assert window.detect_damage() is None
     assert "No damage detector" in window.errors[-1]
+
+
+def test_the_sensitivity_keeps_strokes_made_after_detection(window, qtbot, open_doc, detector):
+    doc = open_doc()
+    window.act_detect.trigger()
+    qtbot.waitUntil(lambda: window.job is None, timeout=20000)
+    found = doc.detection
+    detected = found.probability >= found.threshold
+    stroke = np.argwhere(~detected)[0]                     # a pixel the detector left alone
+    erase = np.argwhere(detected)[0] if detected.any() else None
+    mask = doc.mask.to_array()
+    mask[tuple(stroke)] = True
+    if erase is not None:
+        mask[tuple(erase)] = False
+    doc.push_mask(array_to_mask(mask), "paint")
+
+    class Dialog:
+        Accepted = 1
+
+        def __init__(self):
+            from PySide6.QtCore import QObject, Signal
+
+            class Emitter(QObject):
+                changed = Signal(float)
+            self._e = Emitter()
+            self.changed = self._e.changed
+
+        def exec(self):
+            self.changed.emit(0.99)
+            return 1
+
+        def threshold(self):
+            return 0.99
+
+    window.make_sensitivity_dialog = lambda t: Dialog()
+    window.detection_sensitivity_dialog()
+    after = doc.mask.to_array()
+    assert after[tuple(stroke)], "a stroke painted after detection stays"
+    if erase is not None:
+        assert not after[tuple(erase)], "a detected pixel the person erased stays erased"

@@ -94,10 +94,13 @@ def _fill(net, crop: np.ndarray, hole: np.ndarray, scale: float, params: dict) -
     if scale < 1:
         sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
         reduced = cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_AREA)
-        if (reduced > 0).all():   # nearly the whole crop is a hole: keep what little is known
+        # any coverage makes a reduced pixel a hole, unless that leaves nothing known: then the
+        # mostly-covered ones, and only as a last resort the crop at full size
+        reduced = reduced > 0 if not (reduced > 0).all() else reduced > 0.5
+        if reduced.all():
             return _fill(net, crop, hole, 1.0, params)
         small = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA).reshape(sh, sw, crop.shape[2])
-        hole = (reduced > 0).astype(np.float32)
+        hole = reduced.astype(np.float32)
     fn = adapt_channels(net, crop.shape[2], lambda c: net.process(c, mask=hole, **params), luma_only=False)
     out = fn(to_float(small))
     if scale < 1:
