@@ -1,4 +1,5 @@
-"""GAN generators saved as TorchScript: a module mapping a latent batch to images.
+"""GAN generators: a module mapping a latent batch to images (a trusted TorchScript program,
+or our own network rebuilt from plain weights, see ``dcgan``).
 
 The latent size comes from the module (``latent_dim``, ``z_dim``, ``nz`` or
 ``latent_size`` attribute) or from the person. Latent ``i`` of a request is drawn
@@ -27,7 +28,7 @@ class TorchScriptGenerator:
     ever loaded (see sources.load_model_file), and it is loaded once.
     """
 
-    def __init__(self, path: Path, module):
+    def __init__(self, path: Path, module, what: str = "TorchScript GAN generator", trusted_code: bool = True):
         self.path = path
         self._module = module.eval()
         self._device: Optional[DeviceInfo] = None
@@ -40,10 +41,10 @@ class TorchScriptGenerator:
         range_attr = getattr(module, "output_range", None)
         self.output_range = _output_range(range_attr)
         self.info = ModelInfo(path.stem, "generate", "user",
-                              f"TorchScript GAN generator from {path.name}"
+                              f"{what} from {path.name}"
                               + (f", latent size {self.latent_dim}" if self.latent_dim else ""),
-                              "TorchScript generator", scale=1, in_channels=0, out_channels=3,
-                              stochastic=True, half=False, path=path, trusted_code=True)
+                              what.replace(" GAN", ""), scale=1, in_channels=0, out_channels=3,
+                              stochastic=True, half=False, path=path, trusted_code=trusted_code)
 
     def prepare(self, device: DeviceInfo) -> None:
         if self._device != device:

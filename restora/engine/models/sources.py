@@ -45,10 +45,36 @@ def _load_torchscript(path: Path, _kind: ModelFileKind) -> AnyModel:
         return TorchScriptGenerator(path, module)
 
 
+def _dcgan(path: Path, kind: ModelFileKind):
+    """Our DCGAN generator if the weights are one (read as data), else None."""
+    from . import dcgan
+    from .spandrel_models import check_state_dict, read_state_dict
+
+    if kind.kind not in ("safetensors", "pickle"):
+        return None
+    try:
+        state_dict = check_state_dict(read_state_dict(path), path)
+    except ModelError:
+        return None   # the spandrel entry says what is wrong with it
+    net = dcgan.build(state_dict, path)
+    return TorchScriptGenerator(path, net, "DCGAN generator", trusted_code=False) if net is not None else None
+
+
+_pending: dict = {}   # a DCGAN detected by reading the weights, handed to its loader (read once)
+
+
+def _is_dcgan(path: Path, kind: ModelFileKind) -> bool:
+    model = _dcgan(path, kind)
+    if model is not None:
+        _pending[path] = model
+    return model is not None
+
+
 SOURCES: list[ModelSource] = [
     ModelSource("restora", lambda p, k: k.kind == "safetensors" and is_restora_file(p),
                 lambda p, _k: restora_model(p, source="user")),
     ModelSource("torchscript", lambda _p, k: k.kind == "torchscript", _load_torchscript),
+    ModelSource("dcgan", _is_dcgan, lambda p, _k: _pending.pop(p)),
     ModelSource("spandrel", lambda _p, k: k.kind in ("safetensors", "pickle"), lambda p, _k: spandrel_model(p)),
 ]
 
