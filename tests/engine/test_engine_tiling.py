@@ -157,3 +157,20 @@ def test_mask_regions_cover_every_hole_once_with_cores():
         assert r.y0 <= y0 < y1 <= r.y1 and r.x0 <= x0 < x1 <= r.x1
         owned[y0:y1, x0:x1] += mask[y0:y1, x0:x1]
     assert (owned[mask] == 1).all(), "every hole pixel is filled by exactly one region"
+
+
+def test_tile_size_follows_what_the_model_says_about_tiling():
+    from restora.engine.device import resolve_device
+    from restora.engine.tasks.common import choose_tile
+
+    class Model:
+        bytes_per_pixel, max_cpu_tile, tiling = 2048, 512, "supported"
+
+    cpu = resolve_device("cpu")
+    model = Model()
+    assert choose_tile(model, cpu, None, 3000, 3000) <= 512          # small tiles: the CPU budget
+    model.tiling = "discouraged"                                    # seams hurt it: far bigger tiles
+    assert (choose_tile(model, cpu, None, 3000, 3000) or 3000) > 512
+    model.tiling = "internal"                                       # it needs the whole image
+    assert choose_tile(model, cpu, None, 3000, 3000) is None
+    assert choose_tile(model, cpu, 256, 3000, 3000) == 256          # the person's --tile still wins

@@ -68,6 +68,9 @@ class ImageModel(ABC):
     bytes_per_pixel: int = 64
     #: Largest tile on the CPU: a tile is the unit of cancellation, so keep one to seconds.
     max_cpu_tile: int = 2048
+    #: "supported", "discouraged" (tiles leave seams: as big as memory allows) or "internal"
+    #: (the model needs the whole image), as spandrel's descriptors say.
+    tiling: str = "supported"
 
     def prepare(self, device: DeviceInfo) -> None:
         """Load weights onto ``device`` (cached). Classical models need nothing."""

@@ -146,4 +146,5 @@ def spandrel_model(path: Path, module=None, reload=None) -> TorchImageModel:
                             channels_last=descriptor.architecture.id in _PLAIN_CONV)
     # Window-attention and downsampling nets pad to a multiple; aligned crops see the same grid.
     model.align_px = max(1, int(getattr(descriptor.size_requirements, "multiple_of", 1)))
+    model.tiling = getattr(getattr(descriptor, "tiling", None), "name", "SUPPORTED").lower()
     return model

@@ -20,6 +20,7 @@ from ..models.base import ImageModel
 from ..registry import Registry, default_registry
 from ..tiling import MIN_TILE
 
+TILING_SUPPORTED, TILING_DISCOURAGED, TILING_INTERNAL = "supported", "discouraged", "internal"  # spandrel's
 CPU_TILE_BUDGET = 640 << 20  # bytes of working memory for one tile on the CPU (40 MP ×2 stays < 2.5 GB)
 MAX_TILE = 1 << 16
 MAX_SEED = 2 ** 32 - 1       # numpy's RandomState range: stochastic models may seed one with it
@@ -199,11 +200,17 @@ def _tile_for(model: ImageModel, device: DeviceInfo, requested: Optional[int],
         return None
     if requested:
         return max(int(requested), MIN_TILE)
-    if device.kind == "cpu":
+    tiling = getattr(model, "tiling", TILING_SUPPORTED)
+    if tiling == TILING_INTERNAL:   # the model tiles (or needs the whole image) itself
+        return None
+    if device.kind == "cpu" and tiling == TILING_SUPPORTED:
         # RAM is shared with the photo itself and the rest of the desktop: a fixed
         # budget keeps peak memory flat; tiles this big cost < 10% in overlap.
         budget = min(free_memory_bytes(device) * 0.25, CPU_TILE_BUDGET)
         cap = model.max_cpu_tile
+    elif device.kind == "cpu":
+        # tiles hurt this model (global attention: seams): as large as free memory allows
+        budget, cap = free_memory_bytes(device) * 0.25, 1 << 16
     else:
         budget, cap = free_memory_bytes(device) * 0.5, 4096
     side = int(math.sqrt(budget / max(model.bytes_per_pixel, 1)))
