@@ -77,6 +77,7 @@ def run(argv: list[str]) -> int:
     app.setApplicationName("Restora")
     app.setOrganizationName("Restora")
     app.setApplicationDisplayName("Restora")
+    app.setDesktopFileName("restora")   # Wayland matches the window to restora.desktop (its icon, its entry)
     apply_theme(app)
     from .main_window import MainWindow
 
