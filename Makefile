@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean package
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine_speed.py
+
+# One-folder bundle dist/restora/ (PyInstaller, packaging/restora.spec). PyInstaller is
+# installed here only, so `make test` never needs it.
+package: $(STAMP)
+	$(PY) -m pip install 'pyinstaller>=6.10'
+	packaging/build.sh $(PY)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
