@@ -9,6 +9,26 @@ from helpers import restora_model_file
 from restora.gui.display import array_to_mask
 
 
+class _SliderMovedTo:
+    """Stands in for the sensitivity dialog: the slider moves to ``threshold``, then OK."""
+    Accepted = 1
+
+    def __init__(self, threshold: float):
+        from PySide6.QtCore import QObject, Signal
+
+        class Emitter(QObject):
+            changed = Signal(float)
+        self._emitter, self._threshold = Emitter(), threshold
+        self.changed = self._emitter.changed
+
+    def exec(self):
+        self.changed.emit(self._threshold)
+        return 1
+
+    def threshold(self):
+        return self._threshold
+
+
 @pytest.fixture
 def detector(registry):
     restora_model_file(registry.user_dir, "DamageDetector", {"in_channels": 3, "channels": [8, 16, 16],
@@ -36,25 +56,7 @@ def test_detect_then_move_the_sensitivity(window, qtbot, open_doc, detector, mon
 
     monkeypatch.setattr(detect_module, "damage_probability", lambda *a, **k: calls.append(1))
 
-    class FakeDialog:                       # moves the slider to "mark everything", then OK
-        Accepted = 1
-
-        def __init__(self):
-            from PySide6.QtCore import QObject, Signal
-
-            class Emitter(QObject):
-                changed = Signal(float)
-            self._emitter = Emitter()
-            self.changed = self._emitter.changed
-
-        def exec(self):
-            self.changed.emit(0.01)
-            return 1
-
-        def threshold(self):
-            return 0.01
-
-    window.make_sensitivity_dialog = lambda t: FakeDialog()
+    window.make_sensitivity_dialog = lambda t: _SliderMovedTo(0.01)   # "mark everything", then OK
     window.detection_sensitivity_dialog()
     assert calls == [], "the network did not run again"
     assert doc.mask.to_array().mean() > mask.mean() and doc.undo_stack.count() == 3
@@ -82,25 +84,7 @@ def test_the_sensitivity_keeps_strokes_made_after_detection(window, qtbot, open_
         mask[tuple(erase)] = False
     doc.push_mask(array_to_mask(mask), "paint")
 
-    class Dialog:
-        Accepted = 1
-
-        def __init__(self):
-            from PySide6.QtCore import QObject, Signal
-
-            class Emitter(QObject):
-                changed = Signal(float)
-            self._e = Emitter()
-            self.changed = self._e.changed
-
-        def exec(self):
-            self.changed.emit(0.99)
-            return 1
-
-        def threshold(self):
-            return 0.99
-
-    window.make_sensitivity_dialog = lambda t: Dialog()
+    window.make_sensitivity_dialog = lambda t: _SliderMovedTo(0.99)
     window.detection_sensitivity_dialog()
     after = doc.mask.to_array()
     assert after[tuple(stroke)], "a stroke painted after detection stays"
