@@ -238,6 +238,10 @@ def init_weights(model: torch.nn.Module, res_scale: float = 0.1):
     for name, m in model.named_modules():
         if (name == "tail" or name.endswith("tail.conv") or name.startswith("tails.")) and isinstance(m, torch.nn.Conv2d):
             m.weight.data.mul_(0.1)
+    for m in model.modules():   # layers a net wants to start at zero (a residual over a prefill)
+        if getattr(m, "zero_init", False):
+            torch.nn.init.zeros_(m.weight)
+            torch.nn.init.zeros_(m.bias)
 
 
 def load_grown(model: torch.nn.Module, sd: dict) -> list:

