@@ -1,4 +1,4 @@
-"""Overlapping tiles: the one place in Restora that knows about tiles.
+"""Overlapping tiles and mask regions: the mechanics the strategies (``strategies``) use.
 
 A photo larger than a tile is cut into a grid of *cores*. Each core is processed
 with ``context_px`` extra pixels of real image around it (so convolutions near the
@@ -35,14 +35,15 @@ class Tile:
     x1: int
 
 
-def grid(height: int, width: int, tile: int, context_px: int = 16) -> list[Tile]:
+def grid(height: int, width: int, tile: int, context_px: int = 16, max_core: Optional[int] = None) -> list[Tile]:
     """Cores of at most ``tile``² pixels (memory is bound by area) with the least work.
 
     Each seam makes both neighbours process ``context_px`` more rows or columns, so the
     work is about (H + 2c·(ny−1)) × (W + 2c·(nx−1)); the grid minimising it is chosen. A
-    core may be up to twice ``tile`` on one side; cores are spread evenly (no slivers).
+    core may be up to twice ``tile`` on one side (``max_core``: at most that); cores are
+    spread evenly (no slivers).
     """
-    area, longest = tile * tile, 2 * tile
+    area, longest = tile * tile, min(2 * tile, max_core or 2 * tile)
     best: Optional[tuple[int, int, int, int]] = None
     for ny in range(max(1, math.ceil(height / longest)), max(1, math.ceil(height / tile)) + 1):
         nx = max(math.ceil(width / longest), math.ceil(math.ceil(height / ny) * width / area), 1)
@@ -97,7 +98,7 @@ def _ramp(length: int, band_before: int) -> np.ndarray:
 
 def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Optional[int] = None,
               tile: Optional[int] = None, context_px: int = 16, align_px: int = 1,
-              ctx: Optional[JobContext] = None, out_dtype=None) -> np.ndarray:
+              ctx: Optional[JobContext] = None, out_dtype=None, max_core: Optional[int] = None) -> np.ndarray:
     """Apply ``fn`` to ``image`` (HxWxC, uint8/uint16/float32) tile by tile.
 
     ``tile`` is the core size in input pixels; ``None`` or a size covering the
@@ -105,7 +106,8 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
     networks that downsample (a U-Net with stride 8 gives different results on a
     grid shifted by 3 px than on the whole photo). Returns an array of ``image``'s dtype, shape
     (H*scale, W*scale, out_channels) (``out_dtype``: float32 for maps). Raises ``Cancelled`` between tiles and
-    ``OutOfMemoryError`` when even ``MIN_TILE`` does not fit.
+    ``OutOfMemoryError`` when even ``MIN_TILE`` does not fit. ``max_core``: no core side longer
+    (a fixed-size model's crops).
     """
     ctx = ctx or JobContext()
     height, width, channels = image.shape
@@ -114,7 +116,7 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
     while True:
         try:
             return _run_pass(image, fn, scale, out_channels, size, context_px, max(align_px, 1), ctx,
-                             np.dtype(out_dtype or image.dtype))
+                             np.dtype(out_dtype or image.dtype), max_core and min(max_core, size))
         except Exception as exc:  # noqa: BLE001 - only OOM is retried, the rest re-raised
             if not is_oom(exc):
                 raise
@@ -126,9 +128,10 @@ def run_tiled(image: np.ndarray, fn: TileFn, *, scale: int = 1, out_channels: Op
             size = max(MIN_TILE, min(size, max(height, width)) // 2)
 
 
-def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobContext, dtype) -> np.ndarray:
+def _run_pass(image, fn, scale, out_channels, tile, context_px, align, ctx: JobContext, dtype,
+              max_core=None) -> np.ndarray:
     height, width = image.shape[:2]
-    cells = grid(height, width, tile, context_px)
+    cells = grid(height, width, tile, context_px, max_core)
     out = np.empty((height * scale, width * scale, out_channels), dtype)
     band = feather_px(context_px) if len(cells) > 1 else 0
     for done, cell in enumerate(cells):

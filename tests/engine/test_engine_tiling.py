@@ -161,7 +161,7 @@ def test_mask_regions_cover_every_hole_once_with_cores():
 
 def test_tile_size_follows_what_the_model_says_about_tiling():
     from restora.engine.device import resolve_device
-    from restora.engine.tasks.common import choose_tile
+    from restora.engine.strategies import choose_tile
 
     class Model:
         bytes_per_pixel, max_cpu_tile, tiling = 2048, 512, "supported"

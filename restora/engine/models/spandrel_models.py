@@ -145,6 +145,9 @@ def spandrel_model(path: Path, module=None, reload=None) -> TorchImageModel:
                             context_px=64 if task == "inpaint" else 32,
                             channels_last=descriptor.architecture.id in _PLAIN_CONV)
     # Window-attention and downsampling nets pad to a multiple; aligned crops see the same grid.
-    model.align_px = max(1, int(getattr(descriptor.size_requirements, "multiple_of", 1)))
+    req = descriptor.size_requirements   # padded by the strategy, so spandrel's own padding is idle
+    model.align_px = model.multiple_of = max(1, int(getattr(req, "multiple_of", 1)))
+    model.min_side = max(1, int(getattr(req, "minimum", 1)))
+    model.square = bool(getattr(req, "square", False))
     model.tiling = getattr(getattr(descriptor, "tiling", None), "name", "SUPPORTED").lower()
     return model

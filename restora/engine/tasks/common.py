@@ -1,4 +1,5 @@
-"""What every image task shares: checking input, alpha, channel adaptation, tile size.
+"""What every image task shares: checking input, alpha, channel adaptation (the way a model
+meets the photo, tiles or crops, is ``strategies``).
 
 The ``check_*`` helpers are the one place task arguments are validated: every task calls
 them before any model is loaded or any work starts, so a bad argument is always a
@@ -14,14 +15,11 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from ..device import DEVICE_CHOICES, DeviceInfo, free_memory_bytes, resolve_device
+from ..device import DEVICE_CHOICES, resolve_device
 from ..jobs import BadInputError, CancelToken, ModelError, ProgressFn, make_context
 from ..models.base import ImageModel
 from ..registry import Registry, default_registry
-from ..tiling import MIN_TILE
 
-TILING_SUPPORTED, TILING_DISCOURAGED, TILING_INTERNAL = "supported", "discouraged", "internal"  # spandrel's
-CPU_TILE_BUDGET = 640 << 20  # bytes of working memory for one tile on the CPU (40 MP ×2 stays < 2.5 GB)
 MAX_TILE = 1 << 16
 MAX_SEED = 2 ** 32 - 1       # numpy's RandomState range: stochastic models may seed one with it
 Crop = np.ndarray
@@ -177,45 +175,6 @@ def adapt_channels(model: ImageModel, photo_channels: int, fn: CropFn, *, luma_o
             return ycrcb_to_rgb(np.dstack([y.reshape(h, w, 1), chroma]))
         return luma
     return lambda crop: np.dstack([fn(crop[:, :, c:c + 1]) for c in range(crop.shape[2])])
-
-
-def choose_tile(model: ImageModel, device: DeviceInfo, requested: Optional[int],
-                height: int, width: int, record: Optional[dict] = None) -> Optional[int]:
-    """Core tile size in input pixels; ``None`` means one whole-image pass.
-
-    ``requested``: None = automatic, 0 = no tiling, N = N px tiles. Automatic sizing
-    gives a tile a share of the device's free memory, so tiles grow on big GPUs and
-    stay bounded (flat memory) on the CPU. ``record`` gets the size used (0: whole image):
-    a recipe replays it, since tiled and whole-image results differ by a level or two.
-    """
-    side = _tile_for(model, device, requested, height, width)
-    if record is not None:
-        record["tile"] = side or 0
-    return side
-
-
-def _tile_for(model: ImageModel, device: DeviceInfo, requested: Optional[int],
-              height: int, width: int) -> Optional[int]:
-    if requested == 0:
-        return None
-    if requested:
-        return max(int(requested), MIN_TILE)
-    tiling = getattr(model, "tiling", TILING_SUPPORTED)
-    if tiling == TILING_INTERNAL:   # the model tiles (or needs the whole image) itself
-        return None
-    if device.kind == "cpu" and tiling == TILING_SUPPORTED:
-        # RAM is shared with the photo itself and the rest of the desktop: a fixed
-        # budget keeps peak memory flat; tiles this big cost < 10% in overlap.
-        budget = min(free_memory_bytes(device) * 0.25, CPU_TILE_BUDGET)
-        cap = model.max_cpu_tile
-    elif device.kind == "cpu":
-        # tiles hurt this model (global attention: seams): as large as free memory allows
-        budget, cap = free_memory_bytes(device) * 0.25, 1 << 16
-    else:
-        budget, cap = free_memory_bytes(device) * 0.5, 4096
-    side = int(math.sqrt(budget / max(model.bytes_per_pixel, 1)))
-    side = max(MIN_TILE * 2, min(side, cap)) // 32 * 32
-    return None if side >= max(height, width) else side
 
 
 def setup(model_name: Optional[str], task: str, device: str, registry: Optional[Registry],

@@ -7,9 +7,9 @@ import numpy as np
 
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
-from ..tiling import run_tiled
+from ..strategies import plan, run_image
 from .common import (adapt_channels, as_hwc, as_neutral_rgb, bit_depth, check_job, check_number, check_tile,
-                     choose_tile, gray_if_neutral, merge_alpha, restore_layout, setup, split_alpha)
+                     gray_if_neutral, merge_alpha, restore_layout, setup, split_alpha)
 from .noise import estimate_noise_sigma
 from .catalog import register
 from .spec import Task, param
@@ -41,8 +41,7 @@ def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional
     net, dev, ctx = setup(model, "denoise", device, registry, progress, cancel, channels=color.shape[2], record=record)
     params = {"sigma": max(float(sigma), 0.5) / 255.0, "bit_depth": bit_depth(pixels), "check": ctx.check}
     fn = adapt_channels(net, color.shape[2], lambda crop: net.process(crop, **params), luma_only=False)
-    out = run_tiled(color, fn, scale=1, tile=choose_tile(net, dev, tile, *color.shape[:2], record=record),
-                    context_px=net.context_px, align_px=net.align_px, ctx=ctx)
+    out = run_image(color, fn, plan(net, dev, tile, *color.shape[:2], record=record), ctx)
     if neutral:
         out = as_neutral_rgb(out)
     return restore_layout(merge_alpha(out, alpha), image)

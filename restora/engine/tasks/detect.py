@@ -15,9 +15,9 @@ import numpy as np
 
 from ..jobs import CancelToken, ProgressFn
 from ..registry import Registry
-from ..tiling import run_tiled
+from ..strategies import plan, run_image
 from .catalog import register
-from .common import (adapt_channels, as_hwc, check_job, check_tile, choose_tile, gray_if_neutral, setup,
+from .common import (adapt_channels, as_hwc, check_job, check_tile, gray_if_neutral, setup,
                      split_alpha)
 from .spec import OUTPUT_MASK, Param, Task, param
 
@@ -43,9 +43,8 @@ def damage_probability(image: np.ndarray, *, model: Optional[str] = None, device
     else:   # channel adaptation may average a map per channel: keep one plane
         def run(crop):
             return fn(crop)[:, :, :1]
-    prob = run_tiled(color, run, scale=1, out_channels=1,
-                     tile=choose_tile(net, dev, tile, *color.shape[:2], record=record),
-                     context_px=net.context_px, align_px=net.align_px, ctx=ctx, out_dtype=np.float32)
+    prob = run_image(color, run, plan(net, dev, tile, *color.shape[:2], record=record), ctx,
+                     out_channels=1, out_dtype=np.float32)
     return prob[:, :, 0]
 
 

@@ -7,11 +7,11 @@ import numpy as np
 
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry
-from ..tiling import from_float, iter_regions, mask_regions, to_float
+from ..strategies import fill_holes, plan
 from .catalog import register
 from .spec import MASK_REQUIRED, Task, param
 from .common import (MAX_SEED, adapt_channels, as_hwc, as_neutral_rgb, bit_depth, check_job, check_seed, check_tile,
-                     choose_tile, gray_if_neutral, restore_layout, setup, split_alpha)
+                     gray_if_neutral, restore_layout, setup, split_alpha)
 
 
 def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -61,51 +61,20 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
     color, alpha = split_alpha(pixels)
     color, neutral = gray_if_neutral(color)       # a B&W scan saved as RGB is filled as gray
     params = {"seed": seed, "bit_depth": bit_depth(pixels), "check": ctx.check}
-    max_side = choose_tile(net, dev, tile, *color.shape[:2], record=record) or max(color.shape[:2])
-    max_side = max(max_side, 4 * net.context_px)
-    regions = mask_regions(holes, net.context_px, max_side)
     result = out[:, :, :3 if neutral else color.shape[2]]
-    for r in iter_regions(regions, ctx):
-        hole = holes[r.y0:r.y1, r.x0:r.x1]
-        hole_f = hole.astype(np.float32)
-        if r.core is not None:  # write only this region's own holes (see Region.core)
-            cy0, cy1, cx0, cx1 = r.core
-            hole = hole.copy()
-            hole[:cy0 - r.y0] = False
-            hole[cy1 - r.y0:] = False
-            hole[:, :cx0 - r.x0] = False
-            hole[:, cx1 - r.x0:] = False
-        filled = _fill(net, color[r.y0:r.y1, r.x0:r.x1], hole_f, r.scale, params)
+
+    def fill(crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        return adapt_channels(net, crop.shape[2], lambda c: net.process(c, mask=hole, **params), luma_only=False)(crop)
+
+    def write(box, filled: np.ndarray, hole: np.ndarray) -> None:
+        y0, y1, x0, x1 = box
         if neutral:
             filled = as_neutral_rgb(filled.reshape(*hole.shape, 1))
-        target = result[r.y0:r.y1, r.x0:r.x1]
+        target = result[y0:y1, x0:x1]
         target[hole] = filled.reshape(target.shape)[hole]
+
+    fill_holes(color, holes, fill, plan(net, dev, tile, *color.shape[:2], record=record), ctx, write)
     return restore_layout(out, image)
-
-
-def _fill(net, crop: np.ndarray, hole: np.ndarray, scale: float, params: dict) -> np.ndarray:
-    """The model's fill of one crop (same dtype), at ``scale`` when the crop is too big: the
-    photo is reduced (area filter), every reduced pixel a hole touches counts as a hole, and
-    the fill is enlarged back (bicubic); only the holes are taken from it."""
-    import cv2
-
-    h, w = hole.shape
-    small = crop
-    if scale < 1:
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-        reduced = cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_AREA)
-        # any coverage makes a reduced pixel a hole, unless that leaves nothing known: then the
-        # mostly-covered ones, and only as a last resort the crop at full size
-        reduced = reduced > 0 if not (reduced > 0).all() else reduced > 0.5
-        if reduced.all():
-            return _fill(net, crop, hole, 1.0, params)
-        small = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA).reshape(sh, sw, crop.shape[2])
-        hole = reduced.astype(np.float32)
-    fn = adapt_channels(net, crop.shape[2], lambda c: net.process(c, mask=hole, **params), luma_only=False)
-    out = fn(to_float(small))
-    if scale < 1:
-        out = np.clip(cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1).reshape(h, w, -1)
-    return from_float(out, crop.dtype)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ import numpy as np
 
 from ..jobs import BadInputError, CancelToken, ProgressFn
 from ..registry import Registry, default_registry
-from ..tiling import from_float, run_tiled, to_float
+from ..strategies import plan, run_image
+from ..tiling import from_float, to_float
 from .catalog import register
 from .spec import Task, param
-from .common import (adapt_channels, as_hwc, as_neutral_rgb, check_int, check_job, check_tile, choose_tile,
+from .common import (adapt_channels, as_hwc, as_neutral_rgb, check_int, check_job, check_tile,
                      gray_if_neutral, merge_alpha, restore_layout, setup, split_alpha)
 
 SCALES = (2, 3, 4, 8)
@@ -49,8 +50,8 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
         return out
 
     fn = adapt_channels(net, color.shape[2], run, luma_only=True, scale=scale)
-    out = run_tiled(color, fn, scale=scale, tile=choose_tile(net, dev, tile, *color.shape[:2], record=record),
-                    context_px=net.context_px, align_px=net.align_px, ctx=ctx.sub(0.0, 0.97 if alpha is not None else 1.0))
+    out = run_image(color, fn, plan(net, dev, tile, *color.shape[:2], record=record),
+                    ctx.sub(0.0, 0.97 if alpha is not None else 1.0), scale=scale)
     if neutral:
         out = as_neutral_rgb(out)
     if alpha is not None:
