@@ -119,7 +119,7 @@ class JobControlMixin:
         elif task == "upscale":
             mask = doc.mask.snapshot() if p["mask_only"] and has_mask else None
             fn, args = jobs.run_upscale, (doc.pixels, p["scale"], model, self.registry, mask)
-            label = f"Upscaling ×{p['scale']} with {model}"
+            label = f"Upscaling ×{p['scale']} with {model}" if p["scale"] else f"Upscaling with {model}"
         elif task == "generate":
             fn, args = jobs.run_generate, (model, p["seed"], p["count"], self.registry)
             label = f"Generating {p['count']} with {model}"

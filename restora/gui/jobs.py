@@ -86,7 +86,7 @@ def run_denoise(pixels: np.ndarray, sigma: Optional[float], model: Optional[str]
 def run_upscale(pixels: np.ndarray, scale: int, model: Optional[str], registry: Registry,
                 mask=None, *, progress, cancel) -> Result:
     return _run_photo_task("upscale", pixels, {"scale": scale}, model, registry, mask, progress, cancel, None,
-                           f"Upscale ×{scale} {model or ''}")
+                           f"Upscale ×{scale} {model or ''}" if scale else f"Upscale {model or ''}")
 
 
 def _run_photo_task(task: str, pixels, params: dict, model, registry, mask, progress, cancel, tile,

@@ -15,8 +15,9 @@ from .icons import NAMES as ICON_NAMES
 from .icons import icon
 from .param_form import ParamForm
 
-#: the tasks with a page made by hand; any other task gets a form generated from its Params
-HAND_MADE = ("inpaint", "denoise", "upscale", "generate")
+#: tasks the window runs its own way (inpaint: variants to pick from; generate: a set of
+#: images); their pages are generated from their Params like every other task's
+WINDOW_JOBS = ("inpaint", "denoise", "upscale", "generate")
 
 
 class _TaskLabels(Mapping):
@@ -56,10 +57,10 @@ RUN_TIP = "Run the task on the current photo (Ctrl+Return)"
 
 def panel_tasks() -> list[Task]:
     """The tasks the Restore panel offers, in the engine's order: not the ones that make a
-    mask (damage detection is a Mask-menu action), and a task without a hand-made page only
-    when the window can run it generically (a photo in, a photo out, no mask to paint first)."""
+    mask (damage detection is a Mask-menu action), and any other only when the window can run
+    it generically (a photo in, a photo out, no mask to paint first)."""
     return [t for t in all_tasks() if t.output != OUTPUT_MASK and (
-        t.name in HAND_MADE or (t.takes_photo and t.output == OUTPUT_IMAGE and t.mask != MASK_REQUIRED))]
+        t.name in WINDOW_JOBS or (t.takes_photo and t.output == OUTPUT_IMAGE and t.mask != MASK_REQUIRED))]
 
 
 def _row(*widgets) -> QWidget:
@@ -93,7 +94,7 @@ class ModelPanel(QWidget):
         self.task_combo = QComboBox()
         self._tasks: dict[str, Task] = {}        # what the combo offers, by name
         self._pages: dict[str, QWidget] = {}     # each task's parameter page in the stack
-        #: the generated parameter form of each task without a hand-made page
+        #: each task's parameter form, generated from its Params
         self.forms: dict[str, ParamForm] = {}
         self._inside_boxes: dict[str, QCheckBox] = {}   # "Only inside the mask" of generated pages
         self.task_combo.setToolTip("What to do with the photo")
@@ -122,10 +123,10 @@ class ModelPanel(QWidget):
 
         lay.addWidget(self._heading("Parameters"))
         self.stack = QStackedWidget()
-        for name, build in (("inpaint", self._inpaint_page), ("denoise", self._denoise_page),
-                            ("upscale", self._upscale_page), ("generate", self._generate_page)):
-            self._pages[name] = build()
-            self.stack.addWidget(self._pages[name])
+        self._tasks = {t.name: t for t in panel_tasks()}
+        for task in self._tasks.values():
+            self._pages[task.name] = self._generated_page(task)
+            self.stack.addWidget(self._pages[task.name])
         lay.addWidget(self.stack)
 
         line = QFrame()
@@ -171,83 +172,6 @@ class ModelPanel(QWidget):
         return label
 
     # --- parameter pages ---------------------------------------------------------------
-    def _seed_spin(self) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(0, 2**31 - 1)
-        spin.setToolTip(SEED_TIP)
-        return spin
-
-    def _inpaint_page(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.inpaint_seed = self._seed_spin()
-        self.variants = QSpinBox()
-        self.variants.setRange(1, 8)
-        self.variants.setToolTip(VARIANTS_TIP + " (stochastic models only)")
-        form.addRow("Seed", self.inpaint_seed)
-        form.addRow("Variants", self.variants)
-        return page
-
-    def _denoise_page(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.auto_sigma = QCheckBox("Estimate from the photo")
-        self.auto_sigma.setChecked(True)
-        self.auto_sigma.setToolTip("Measure the noise level and pick the strength automatically")
-        self.sigma_slider = QSlider(Qt.Horizontal)
-        self.sigma_slider.setRange(1, 100)
-        self.sigma_slider.setValue(15)
-        self.sigma_spin = QSpinBox()
-        self.sigma_spin.setRange(1, 100)
-        self.sigma_spin.setValue(15)
-        self.sigma_slider.valueChanged.connect(self.sigma_spin.setValue)
-        self.sigma_spin.valueChanged.connect(self.sigma_slider.setValue)
-        self.auto_sigma.toggled.connect(self._on_auto_sigma)
-        self._on_auto_sigma(True)
-        self.denoise_in_mask = QCheckBox("Only inside the mask")
-        self.denoise_in_mask.setToolTip("Apply only where the mask is painted (soft edge)")
-        form.addRow("Strength", self.auto_sigma)
-        form.addRow("σ", _row(self.sigma_slider, self.sigma_spin))
-        form.addRow("", self.denoise_in_mask)
-        return page
-
-    def _upscale_page(self) -> QWidget:
-        from ..engine.tasks.upscale import SCALES
-
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.scale_combo = QComboBox()
-        for s in SCALES:
-            self.scale_combo.addItem(f"×{s}", s)
-        self.scale_combo.setToolTip("How many times larger (each side)")
-        self.upscale_in_mask = QCheckBox("Only inside the mask")
-        self.upscale_in_mask.setToolTip("Use the model inside the mask and plain Lanczos elsewhere")
-        form.addRow("Scale", self.scale_combo)
-        form.addRow("", self.upscale_in_mask)
-        return page
-
-    def _generate_page(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.generate_seed = self._seed_spin()
-        self.count = QSpinBox()
-        self.count.setRange(1, 64)
-        self.count.setValue(8)
-        self.count.setToolTip("How many samples (consecutive seeds)")
-        form.addRow("Seed", self.generate_seed)
-        form.addRow("Count", self.count)
-        self.generate_note = QLabel()
-        self.generate_note.setWordWrap(True)
-        self.generate_note.setObjectName("hint")
-        self.generate_note.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        form.addRow(self.generate_note)
-        self.set_user_dir(None)
-        return page
-
     def _generated_page(self, task: Task) -> QWidget:
         """The form made from ``task.Params``, and "Only inside the mask" when the task can be
         limited to a painted area."""
@@ -258,13 +182,44 @@ class ModelPanel(QWidget):
         form.setObjectName(f"form-{task.name}")
         self.forms[task.name] = form
         lay.addWidget(form)
+        extra = getattr(self, f"_{task.name}_extras", None)
+        if extra is not None:   # what only the window does with this task
+            extra(form)
         if task.inside_mask:
             box = QCheckBox("Only inside the mask")
             box.setToolTip("Apply only where the mask is painted (soft edge)")
             self._inside_boxes[task.name] = box
+            if task.name in ("denoise", "upscale"):
+                setattr(self, f"{task.name}_in_mask", box)   # (the window's tests and shortcuts name them)
             lay.addWidget(box)
         lay.addStretch(1)
         return page
+
+    def _inpaint_extras(self, form: ParamForm) -> None:
+        self.inpaint_seed = form.boxes["seed"]
+        self.variants = QSpinBox()
+        self.variants.setRange(1, 8)
+        self.variants.setToolTip(VARIANTS_TIP + " (stochastic models only)")
+        form.layout_.addRow("Variants", self.variants)
+
+    def _denoise_extras(self, form: ParamForm) -> None:
+        self.auto_sigma, self.sigma_spin, self.sigma_slider = form.auto["sigma"], form.boxes["sigma"], form.sliders["sigma"]
+        self.auto_sigma.toggled.connect(self._on_auto_sigma)
+        self._on_auto_sigma(self.auto_sigma.isChecked())
+
+    def _upscale_extras(self, form: ParamForm) -> None:
+        form.set_values({"scale": 2})      # the window starts at ×2; "The model's own" is a tick away
+        self.scale_combo = form.boxes["scale"]
+
+    def _generate_extras(self, form: ParamForm) -> None:
+        self.generate_seed, self.count = form.boxes["seed"], form.boxes["count"]
+        self.count.setValue(8)
+        self.generate_note = QLabel()
+        self.generate_note.setWordWrap(True)
+        self.generate_note.setObjectName("hint")
+        self.generate_note.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        form.layout_.addRow(self.generate_note)
+        self.set_user_dir(None)
 
     def refresh_tasks(self) -> None:
         """Offer the engine's current task list (a task registered since is added, with a
@@ -343,25 +298,19 @@ class ModelPanel(QWidget):
         return False
 
     def params(self) -> dict:
+        """The task, the model and the page's values: flat (``seed``, ``sigma``, ...) and as
+        ``params`` (what run_task checks), plus what the window adds (``variants``, ``mask_only``)."""
         task = self.task()
         p = {"task": task, "model": self.model_name()}
+        if task not in self.forms:
+            return p
+        values = self.forms[task].values()
+        for name, value in values.items():
+            p.setdefault(name, value)      # (never over "task" or "model")
+        box = self._inside_boxes.get(task)
+        p.update(params=values, mask_only=box is not None and box.isChecked())
         if task == "inpaint":
-            p.update(seed=self.inpaint_seed.value(), variants=self.variants.value() if self.variants.isEnabled() else 1)
-        elif task == "denoise":
-            p.update(sigma=None if self.auto_sigma.isChecked() else float(self.sigma_spin.value()),
-                     mask_only=self.denoise_in_mask.isChecked())
-        elif task == "upscale":
-            p.update(scale=self.scale_combo.currentData(), mask_only=self.upscale_in_mask.isChecked())
-        elif task == "generate":
-            p.update(seed=self.generate_seed.value(), count=self.count.value())
-        elif task in self.forms:
-            # a generated form: its values as they are checked by run_task ("params"), and
-            # flat like the hand-made pages' (never over "task" or "model")
-            values = self.forms[task].values()
-            for name, value in values.items():
-                p.setdefault(name, value)
-            box = self._inside_boxes.get(task)
-            p.update(params=values, mask_only=box is not None and box.isChecked())
+            p["variants"] = self.variants.value() if self.variants.isEnabled() else 1
         return p
 
     def set_models(self, models: list[ModelInfo], default_names: dict[str, Optional[str]] | None = None,
@@ -483,7 +432,7 @@ class ModelPanel(QWidget):
         self.run_button.setEnabled(ok)
         busy = "A job is running: wait for it, or Cancel (Esc)." if self._running else ""
         self.run_button.setToolTip(reason or busy or RUN_TIP)
-        for box in (self.denoise_in_mask, self.upscale_in_mask, *self._inside_boxes.values()):
+        for box in self._inside_boxes.values():
             box.setEnabled(self._has_mask)
             if not self._has_mask:
                 box.setToolTip("Paint a mask to apply only inside it")

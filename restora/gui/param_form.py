@@ -1,9 +1,10 @@
 """A parameter form generated from a task's typed parameters (``Task.Params``).
 
 Each field's :class:`~restora.engine.tasks.spec.Param` decides its widget: values from a
-fixed list → a combo box; an int range → a spin box; a float range → a decimal spin box.
-A parameter that may be None ("optional") gets an "Automatic" box beside it: ticked, the
-value is disabled and the form yields None (the engine then picks, as its help says).
+fixed list → a combo box; an int range → a spin box; a float range → a decimal spin box
+(with a slider beside it when the parameter asks for one). A parameter that may be None
+("optional") gets an "Automatic" box (or its own ``auto_text``): ticked, the value is
+disabled and the form yields None (the engine then picks, as its help says).
 ``values()`` is the plain dict ``run_task`` checks against the task.
 """
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QSpinBox, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox,
+                               QWidget)
 
 from ..engine.tasks.spec import Param, fields_of
 
@@ -34,14 +37,14 @@ def _spin_for(spec: Param):
     if spec.choices:
         box = QComboBox()
         for choice in spec.choices:
-            box.addItem(f"{choice:g}", spec.kind(choice))
+            box.addItem(spec.choice_format.format(choice), spec.kind(choice))
         return box
     if spec.kind is int:
         box = QSpinBox()
         lo = INT_MIN if spec.lo is None else int(math.ceil(spec.lo)) + (1 if spec.lo_open else 0)
         hi = INT_MAX if spec.hi is None else int(math.floor(spec.hi))
         box.setRange(max(lo, INT_MIN), min(hi, INT_MAX))
-        return box
+        return _with_unit(box, spec)
     box = QDoubleSpinBox()
     lo = -FLOAT_SPAN if spec.lo is None else float(spec.lo)
     hi = FLOAT_SPAN if spec.hi is None else float(spec.hi)
@@ -53,7 +56,23 @@ def _spin_for(spec: Param):
     if spec.lo is not None and spec.hi is not None and hi > lo:
         step = 10.0 ** math.floor(math.log10(hi - lo)) / 10
         box.setSingleStep(max(step, 10.0 ** -decimals))
+    return _with_unit(box, spec)
+
+
+def _with_unit(box, spec: Param):
+    if spec.unit:
+        box.setSuffix(f" {spec.unit}")
     return box
+
+
+def _slider_for(box) -> QSlider:
+    """A slider over a spin box's range, in whole steps, kept in step with it both ways."""
+    slider = QSlider(Qt.Horizontal)
+    slider.setRange(int(math.ceil(box.minimum())), int(math.floor(box.maximum())))
+    slider.setValue(int(round(box.value())))
+    slider.valueChanged.connect(lambda v: box.setValue(v) if int(round(box.value())) != v else None)
+    box.valueChanged.connect(lambda v: slider.setValue(int(round(v))))
+    return slider
 
 
 def _set(box, value) -> None:
@@ -82,6 +101,8 @@ class ParamForm(QWidget):
         self.boxes: dict[str, QWidget] = {}
         #: the "Automatic" box of each optional parameter (ticked: the value is None)
         self.auto: dict[str, QCheckBox] = {}
+        #: the slider of each parameter that asks for one
+        self.sliders: dict[str, QSlider] = {}
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         for name, spec, default in fields_of(params_type):
@@ -91,21 +112,36 @@ class ParamForm(QWidget):
             self.boxes[name] = box
             if default is not None:
                 _set(box, default)
+            elif spec.start is not None:
+                _set(box, spec.kind(spec.start))
             elif not spec.choices and spec.lo is not None:
                 box.setValue(box.minimum())
             row = QWidget()
             lay = QHBoxLayout(row)
             lay.setContentsMargins(0, 0, 0, 0)
-            lay.addWidget(box, 1)
+            widgets = [box]
+            if spec.slider and not spec.choices and spec.lo is not None and spec.hi is not None:
+                self.sliders[name] = slider = _slider_for(box)
+                slider.setToolTip(spec.help)
+                widgets.insert(0, slider)
+            for w in widgets:
+                lay.addWidget(w, 1)
             if spec.optional:
-                auto = QCheckBox("Automatic")
+                auto = QCheckBox(spec.auto_text or "Automatic")
                 auto.setToolTip(f"Let Restora choose: {spec.help}")
-                auto.toggled.connect(lambda on, b=box: b.setEnabled(not on))
+                auto.toggled.connect(lambda on, ws=tuple(widgets): [w.setEnabled(not on) for w in ws])
                 auto.setChecked(default is None)
-                box.setEnabled(default is not None)
+                for w in widgets:
+                    w.setEnabled(default is not None)
                 self.auto[name] = auto
-                lay.addWidget(auto)
-            self.layout_.addRow(field_label(name), row)
+                if spec.auto_text:   # a sentence of its own: a row of its own, above the value
+                    self.layout_.addRow(spec.label or field_label(name), auto)
+                    self.layout_.addRow("", row)
+                else:
+                    lay.addWidget(auto)
+                    self.layout_.addRow(spec.label or field_label(name), row)
+            else:
+                self.layout_.addRow(spec.label or field_label(name), row)
             label = self.layout_.labelForField(row)
             if label is not None:
                 label.setToolTip(spec.help)

@@ -167,3 +167,26 @@ def test_param_form_widgets_follow_the_params(qtbot):
     from restora.engine import get_task
 
     assert get_task("upscale").parse({"scale": form.values()["scale"]}).scale == 4
+
+
+def test_every_page_is_generated_from_its_tasks_params(window):
+    from restora.engine import get_task
+    from restora.engine.tasks.spec import fields_of
+
+    panel = window.panel
+    for name in ("inpaint", "denoise", "upscale", "generate"):
+        form = panel.forms[name]
+        assert list(form.specs) == [n for n, _s, _d in fields_of(get_task(name).Params)]
+    # the Param says how it is shown: σ has a slider in step with its value and its own "automatic" text
+    form = panel.forms["denoise"]
+    assert form.auto["sigma"].text() == "Estimate from the photo"
+    form.auto["sigma"].setChecked(False)
+    form.sliders["sigma"].setValue(40)
+    assert form.values() == {"sigma": 40.0}
+    form.boxes["sigma"].setValue(22)
+    assert form.sliders["sigma"].value() == 22
+    assert [panel.forms["upscale"].boxes["scale"].itemText(i) for i in range(4)] == ["×2", "×3", "×4", "×8"]
+    panel.set_task("upscale")
+    assert panel.params()["scale"] == 2                 # the window starts at ×2, as before
+    panel.forms["upscale"].auto["scale"].setChecked(True)
+    assert panel.params()["params"] == {"scale": None}  # "the model's own" scale

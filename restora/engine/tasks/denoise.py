@@ -50,7 +50,8 @@ def denoise(image: np.ndarray, sigma: Optional[float] = None, *, model: Optional
 @dataclass(frozen=True)
 class DenoiseParams:
     sigma: Optional[float] = param(None, lo=0.0, hi=MAX_SIGMA, lo_open=True, optional=True, metavar="S",
-                                   help="noise strength as σ in 0..255 units (default: estimated from each photo)")
+                                   help="noise strength as σ in 0..255 units (default: estimated from each photo)",
+                                   label="σ", slider=True, auto_text="Estimate from the photo", start=15)
 
 
 register(Task("denoise", "Denoise", "Remove noise from photos.", "denoise", DenoiseParams,

@@ -31,6 +31,13 @@ class Param:
     choices: tuple = ()
     optional: bool = False      # None is allowed; ``help`` says what it means
     metavar: str = "N"
+    # how a form shows it (the window's panel is generated from these; the CLI uses help)
+    label: str = ""             # "σ" (default: the field name, capitalised)
+    unit: str = ""              # "levels" (shown after the value)
+    slider: bool = False        # a bounded number also gets a slider
+    auto_text: str = ""         # what the "Automatic" box of an optional parameter says
+    choice_format: str = "{:g}"  # how a choice is shown ("×{:g}")
+    start: Optional[float] = None  # where a form's value starts when the default is None
 
     def check(self, name: str, value):
         """``value`` checked and converted; BadInputError naming ``name`` otherwise."""

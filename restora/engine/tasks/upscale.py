@@ -66,7 +66,8 @@ def upscale(image: np.ndarray, scale: int = 2, *, model: Optional[str] = None, d
 @dataclass(frozen=True)
 class UpscaleParams:
     scale: Optional[int] = param(None, kind=int, choices=SCALES, optional=True,
-                                 help="enlargement factor (default: the model's own, or 2)")
+                                 help="enlargement factor (default: the model's own, or 2)",
+                                 auto_text="The model's own", choice_format="×{:g}")
 
 
 def _run(pixels, _mask, p: UpscaleParams, *, model=None, registry=None, record=None, **job):
