@@ -29,6 +29,9 @@ def restora_model_file(folder: Path, arch: str, config: dict, task: str, name: s
 
     torch.manual_seed(seed)
     net = nets.build(arch, config)
+    for module in net.modules():   # a layer that starts at zero (a residual) gets weights too
+        if getattr(module, "zero_init", False):
+            torch.nn.init.normal_(module.weight, std=0.2)
     meta = {"restora_arch": arch, "restora_config": json.dumps(config), "task": task, "scale": "1",
             "in_channels": str(in_channels), "out_channels": str(out_channels), "name": name,
             "description": f"test {task} model"}

@@ -10,7 +10,7 @@ device's free memory and the person's ``--tile`` into a :class:`Plan`; :func:`ru
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import cv2
@@ -156,7 +156,10 @@ def run_image(image: np.ndarray, fn: TileFn, p: Plan, ctx: JobContext, *, scale:
 
 # --- inpainting: crops around the holes --------------------------------------
 
-FillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]   # (float crop HxWxC, float hole HxW) -> float crop
+#: (float crop HxWxC, float hole HxW, origin) -> float crop. ``origin`` (y, x) is where the crop
+#: starts on the photo's pixel lattice at the scale it is filled (y0 * scale, x0 * scale): a
+#: stochastic model draws its noise by those coordinates, so crops cut differently agree
+FillFn = Callable[[np.ndarray, np.ndarray, tuple[int, int]], np.ndarray]
 
 
 def fill_holes(color: np.ndarray, holes: np.ndarray, fill: FillFn, p: Plan, ctx: JobContext,
@@ -175,6 +178,9 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, fill: FillFn, p: Plan, ctx:
     regions = mask_regions(holes, needs.context_px, max_side)
     if needs.fixed_size:   # resized to a square: widen the crops to squares (more context, no distortion)
         regions = [_squared(r, *holes.shape) for r in regions]
+    elif needs.align_px > 1:   # crops start on the net's grid, as a whole-image run sees it
+        a = needs.align_px
+        regions = [replace(r, y0=r.y0 - r.y0 % a, x0=r.x0 - r.x0 % a) if r.scale == 1 else r for r in regions]
     for r in iter_regions(regions, ctx):
         hole = holes[r.y0:r.y1, r.x0:r.x1]
         hole_f = hole.astype(np.float32)
@@ -187,14 +193,12 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, fill: FillFn, p: Plan, ctx:
             hole[:, cx1 - r.x0:] = False
         crop = color[r.y0:r.y1, r.x0:r.x1]
         size = (needs.fixed_size,) * 2 if needs.fixed_size else None
-        filled = _fill_at(fill, crop, hole_f, r.scale, size, needs)
+        filled = _fill_at(fill, crop, hole_f, r.scale, size, needs, (r.y0, r.x0))
         write((r.y0, r.y1, r.x0, r.x1), filled, hole)
 
 
 def _squared(r, height: int, width: int):
     """``r`` grown on its shorter side to a square where the photo allows."""
-    from dataclasses import replace
-
     target = max(r.y1 - r.y0, r.x1 - r.x0)
 
     def grow(a0: int, a1: int, limit: int) -> tuple[int, int]:
@@ -208,7 +212,8 @@ def _squared(r, height: int, width: int):
     return replace(r, y0=y0, y1=y1, x0=x0, x1=x1)
 
 
-def _fill_at(fill: FillFn, crop: np.ndarray, hole: np.ndarray, scale: float, size, needs: Needs) -> np.ndarray:
+def _fill_at(fill: FillFn, crop: np.ndarray, hole: np.ndarray, scale: float, size, needs: Needs,
+             origin: tuple[int, int]) -> np.ndarray:
     """The model's fill of one crop (same dtype), at ``scale`` or resized to ``size`` (h, w):
     the photo is resized (area filter down), every resized pixel a hole touches counts as a
     hole, and the fill is resized back (bicubic); only the holes are taken from it."""
@@ -216,7 +221,7 @@ def _fill_at(fill: FillFn, crop: np.ndarray, hole: np.ndarray, scale: float, siz
     if size is None and scale < 1:
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
     if size is None or tuple(size) == (h, w):
-        out = shaped(lambda c: fill(c, _pad(hole, *c.shape[:2])), needs)(to_float(crop))
+        out = shaped(lambda c: fill(c, _pad(hole, *c.shape[:2]), origin), needs)(to_float(crop))
         return from_float(out, crop.dtype)
     sh, sw = size
     down = sh * sw < h * w
@@ -225,10 +230,10 @@ def _fill_at(fill: FillFn, crop: np.ndarray, hole: np.ndarray, scale: float, siz
     # mostly-covered ones, and only as a last resort the crop at full size
     reduced = reduced > 0 if not (reduced > 0).all() else reduced > 0.5
     if reduced.all():
-        return _fill_at(fill, crop, hole, 1.0, None, needs)
+        return _fill_at(fill, crop, hole, 1.0, None, needs, origin)
     small = cv2.resize(to_float(crop), (sw, sh), interpolation=cv2.INTER_AREA if down else cv2.INTER_CUBIC)
     small = np.clip(small, 0, 1).reshape(sh, sw, crop.shape[2])
-    out = fill(small, reduced.astype(np.float32))
+    out = fill(small, reduced.astype(np.float32), (round(origin[0] * sh / h), round(origin[1] * sw / w)))
     out = np.clip(cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1).reshape(h, w, -1)
     return from_float(out, crop.dtype)
 

@@ -9,6 +9,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from ..device import DeviceInfo
 from ..jobs import ModelError
 from .base import ModelInfo, printable
@@ -57,13 +59,35 @@ def _run_upscale(net, x, _params):
 
 
 def _run_inpaint(net, x, params):
-    """The holes and a noise map drawn from the seed on the CPU (the same fill on every
-    device): the seed names the fill, another seed gives another plausible one."""
+    """The holes and a noise map made from the seed and the pixels' positions on the photo
+    (``origin``: where the crop starts): the seed names the fill, the same on every device
+    and however the photo is cut into crops; another seed gives another plausible one."""
     import torch
 
     mask = (torch.from_numpy(params["mask"]) > 0.5)[None, None].to(x.device, x.dtype)
-    noise = torch.randn(mask.shape, generator=torch.Generator().manual_seed(int(params.get("seed", 0))))
-    return net(x, mask, noise.to(x.device, x.dtype))
+    y0, x0 = params.get("origin", (0, 0))
+    noise = torch.from_numpy(lattice_noise(int(params.get("seed", 0)), y0, x0, *mask.shape[-2:]))
+    return net(x, mask, noise[None, None].to(x.device, x.dtype))
+
+
+def lattice_noise(seed: int, y0: int, x0: int, height: int, width: int) -> np.ndarray:
+    """float32 standard normal noise for the pixels [y0:y0+height, x0:x0+width] of an endless
+    lattice named by ``seed``: each value is a hash (splitmix64) of (seed, y, x), so any crop
+    of the lattice is the same numbers whoever cuts it."""
+    ys = np.arange(y0, y0 + height, dtype=np.uint64)[:, None]
+    xs = np.arange(x0, x0 + width, dtype=np.uint64)[None, :]
+    base = (ys << np.uint64(32)) | xs
+
+    def uniform(stream: int) -> np.ndarray:
+        z = base ^ np.uint64((seed * 0x9E3779B97F4A7C15 + stream * 0xD1B54A32D192ED03) % (1 << 64))
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / (1 << 53))   # (0, 1)
+
+    u1, u2 = uniform(1), uniform(2)
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(2 * np.pi * u2)).astype(np.float32)   # Box-Muller
 
 
 def _run_detect(net, x, _params):

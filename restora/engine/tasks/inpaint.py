@@ -63,8 +63,9 @@ def inpaint(image: np.ndarray, mask: np.ndarray, *, model: Optional[str] = None,
     params = {"seed": seed, "bit_depth": bit_depth(pixels), "check": ctx.check}
     result = out[:, :, :3 if neutral else color.shape[2]]
 
-    def fill(crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        return adapt_channels(net, crop.shape[2], lambda c: net.process(c, mask=hole, **params), luma_only=False)(crop)
+    def fill(crop: np.ndarray, hole: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+        run = lambda c: net.process(c, mask=hole, origin=origin, **params)   # noqa: E731
+        return adapt_channels(net, crop.shape[2], run, luma_only=False)(crop)
 
     def write(box, filled: np.ndarray, hole: np.ndarray) -> None:
         y0, y1, x0, x1 = box
