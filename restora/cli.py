@@ -94,7 +94,7 @@ def option_type(name: str, spec: Param) -> Callable[[str], object]:
             kind = "whole number" if spec.kind is int else "number"
             raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a {kind}") from None
         try:
-            return spec.check(name, value)
+            return spec.check_one(name, value) if spec.count > 1 else spec.check(name, value)
         except BadInputError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
@@ -166,6 +166,9 @@ def add_task_command(sub, task: Task, common: argparse.ArgumentParser, io_option
         option = "--" + name.replace("_", "-")
         if spec.choices:
             p.add_argument(option, dest=name, type=spec.kind, choices=spec.choices, default=default, help=spec.help)
+        elif spec.count > 1:   # a pair: --interpolate SEED_A SEED_B
+            p.add_argument(option, dest=name, type=option_type(name, spec), nargs=spec.count, default=default,
+                           metavar=spec.metavars or None, help=f"{spec.help} [each {spec.span()}]")
         else:
             p.add_argument(option, dest=name, type=option_type(name, spec), default=default, metavar=spec.metavar,
                            help=f"{spec.help} [{spec.span()}]")
@@ -482,7 +485,16 @@ def _with_recipe(code: int, target: Optional[Path], steps: list[RecipeStep], ove
     return code
 
 
-def generate_targets(output: Path, seed: int, count: int) -> Iterator[Path]:
+def generate_targets(output: Path, seed: int, count: int, walk: Optional[tuple] = None) -> Iterator[Path]:
+    """Where each generated image goes: ``OUT`` itself for one image, else ``OUT-SEED.png``
+    (``seed-SEED.png`` in a folder); a walk's images are numbered ``OUT-00.png``
+    (``walk-A-B-00.png`` in a folder), in order."""
+    if walk is not None:
+        width = len(str(count - 1))
+        for i in range(count):
+            yield (output.with_name(f"{output.stem}-{i:0{width}d}{output.suffix}") if output.suffix
+                   else output / f"walk-{walk[0]}-{walk[1]}-{i:0{width}d}.png")
+        return
     if output.suffix and count == 1:
         yield output
         return
@@ -499,7 +511,7 @@ def cmd_generate(args) -> int:
     folder = None if output.suffix else output
     if folder is not None and folder.exists() and not folder.is_dir():
         raise BadInputError(f"{folder}: is a file; give a folder or a file name ending in .png, .jpg, ...")
-    targets = list(generate_targets(output, params.seed, params.count))
+    targets = list(generate_targets(output, params.seed, params.images, params.interpolate))  # (GenerateParams)
     for t in targets:
         check_output(t, (), args.overwrite, folder)
     progress = Progress("generate")

@@ -106,6 +106,8 @@ class ParamForm(QWidget):
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         for name, spec, default in fields_of(params_type):
+            if not spec.form:   # the window's own control supplies it (a slider, picking two images)
+                continue
             self.specs[name] = spec
             box = _spin_for(spec)
             box.setToolTip(spec.help)

@@ -259,7 +259,7 @@ def test_a_file_swapped_after_the_trust_check_does_not_run(code_payload, tmp_pat
 def test_model_sources_are_an_ordered_registry():
     from restora.engine.models.sources import SOURCES
 
-    assert [s.name for s in SOURCES] == ["restora", "torchscript", "dcgan", "spandrel"]
+    assert [s.name for s in SOURCES] == ["restora", "torchscript", "nvlabs", "rosinality", "dcgan", "spandrel"]
 
 
 # --- files that would make building the network cost more than they hold ---------------------

@@ -6,6 +6,8 @@ The kind decides how a file may be read:
 - ``safetensors``: tensors and a JSON header, data only;
 - ``pickle``: a ``torch.save`` file (zip or legacy), read by torch's weights-only
   unpickler, which refuses any Python global that is not a tensor or container;
+- ``nvlabs``: a plain ``pickle.dump`` of NVlabs StyleGAN networks (``torch_utils.persistence``
+  records), read only by our restricted unpickler (``stylegan.pickle_reader``), never by torch;
 - ``torchscript`` / ``export``: programs. Loading one runs code its author wrote
   (a scripted ``__setstate__`` can write any file), so they are loaded only after the
   person trusts that exact file (see :mod:`restora.engine.trust`).
@@ -22,12 +24,14 @@ from ..jobs import ModelError
 
 PROGRAM_KINDS = frozenset({"torchscript", "export"})
 _PICKLE_PROTOCOL = b"\x80"               # every torch.save pickle starts with PROTO
+_NVLABS_MARKERS = (b"torch_utils.persistence", b"dnnlib.tflib")   # named in their first kB
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."   # torch.save's first pickle
 _SAFETENSORS_MAX_HEADER = 100 << 20      # the safetensors library's own cap
 
 
 @dataclass(frozen=True)
 class ModelFileKind:
-    kind: str          # safetensors | pickle | torchscript | export
+    kind: str          # safetensors | pickle | nvlabs | torchscript | export
     what: str          # for people: "a TorchScript program", ...
 
     @property
@@ -50,6 +54,8 @@ def sniff_model_file(path: Path) -> ModelFileKind:
     if _looks_like_safetensors(path, head, size):
         return ModelFileKind("safetensors", "a safetensors weights file")
     if head.startswith(_PICKLE_PROTOCOL):
+        if not head.startswith(_LEGACY_TORCH_MAGIC) and _is_nvlabs_pickle(path):
+            return ModelFileKind("nvlabs", "an NVlabs StyleGAN pickle")
         return ModelFileKind("pickle", "a PyTorch weights file")
     raise ModelError(f"{path}: not a model file (its content is not PyTorch weights, safetensors "
                      "or TorchScript)")
@@ -70,6 +76,17 @@ def _sniff_zip(path: Path) -> ModelFileKind:
     if any(p[-1] == "data.pkl" for p in parts):
         return ModelFileKind("pickle", "a PyTorch weights file")
     raise ModelError(f"{path}: not a model file (a zip archive without PyTorch weights)")
+
+
+def _is_nvlabs_pickle(path: Path, limit: int = 1 << 18) -> bool:
+    """A plain pickle naming NVlabs' persistence module near its start (a legacy torch.save
+    file starts with torch's magic number instead, and names only storages)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(limit)
+    except OSError:
+        return False
+    return any(m in head for m in _NVLABS_MARKERS)
 
 
 def _looks_like_safetensors(path: Path, head: bytes, size: int) -> bool:

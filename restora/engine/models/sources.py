@@ -20,11 +20,12 @@ from ..jobs import ModelError, UntrustedCodeError
 from .base import ImageModel
 from .builtin import is_restora_file, restora_model
 from .formats import ModelFileKind, sniff_model_file
-from .generator import TorchScriptGenerator
+from .generator import Generator, TorchScriptGenerator
 from .spandrel_models import spandrel_model, untrusted_error
+from . import stylegan
 
-MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
-AnyModel = Union[ImageModel, TorchScriptGenerator]
+MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors", ".pkl")
+AnyModel = Union[ImageModel, Generator]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ SOURCES: list[ModelSource] = [
     ModelSource("restora", lambda p, k: k.kind == "safetensors" and is_restora_file(p),
                 lambda p, _k: restora_model(p, source="user")),
     ModelSource("torchscript", lambda _p, k: k.kind == "torchscript", _load_torchscript),
+    # StyleGAN files before the generic readers: an NVlabs pickle is read only by our
+    # restricted unpickler, and a rosinality checkpoint is theirs, not a DCGAN's or spandrel's
+    ModelSource("nvlabs", stylegan.is_nvlabs, stylegan.load_nvlabs),
+    ModelSource("rosinality", stylegan.is_rosinality, stylegan.load_rosinality),
     ModelSource("dcgan", _is_dcgan, lambda p, _k: _pending.pop(p)),
     ModelSource("spandrel", lambda _p, k: k.kind in ("safetensors", "pickle"), lambda p, _k: spandrel_model(p)),
 ]

@@ -38,6 +38,9 @@ class Param:
     auto_text: str = ""         # what the "Automatic" box of an optional parameter says
     choice_format: str = "{:g}"  # how a choice is shown ("×{:g}")
     start: Optional[float] = None  # where a form's value starts when the default is None
+    form: bool = True           # False: not on the generated form; the window has its own control
+    count: int = 1              # values it takes: 2 is a pair (a tuple), e.g. two seeds
+    metavars: tuple = ()        # the pair's names on the command line: ("SEED_A", "SEED_B")
 
     def check(self, name: str, value):
         """``value`` checked and converted; BadInputError naming ``name`` otherwise."""
@@ -45,6 +48,15 @@ class Param:
             if self.optional:
                 return None
             raise BadInputError(f"{name} is required")
+        if self.count > 1:
+            if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != self.count:
+                text = repr(value)
+                raise BadInputError(f"{name} takes {self.count} values, got {text[:40]}")
+            return tuple(self.check_one(name, v) for v in value)
+        return self.check_one(name, value)
+
+    def check_one(self, name: str, value):
+        """One value (of a pair, too) checked and converted."""
         if self.kind is int:
             value = check_int(name, value)
         else:
@@ -110,5 +122,7 @@ def as_plain(params) -> dict:
     """Parameters as JSON-ready values (recipes)."""
     out = {}
     for name, value in dataclasses.asdict(params).items():
+        if isinstance(value, tuple):
+            value = list(value)
         out[name] = value if not isinstance(value, float) or math.isfinite(value) else None
     return out

@@ -1,0 +1,171 @@
+"""NVlabs StyleGAN2-ADA / StyleGAN3-repository ``.pkl`` files, read as data into our StyleGAN2.
+
+The pickle (see :mod:`.pickle_reader`) is a dict ``training_set_kwargs, G, D, G_ema,
+augment_pipe``; we sample from ``G_ema`` (the moving average of the weights NVlabs' own
+generate.py uses, not ``G``). Every persistent record carries its module's ``__dict__``, so the
+network's layout is read from the recorded attributes (``in_channels``, ``up``, ``conv_clamp``,
+``weight_gain``, ...) and the tensors' shapes, not by running the embedded source.
+
+Seeds follow NVlabs' generate.py: seed N is ``np.random.RandomState(N).randn(1, z_dim)``,
+``noise_mode='const'``, and pixels are ``(x * 127.5 + 128).clamp(0, 255)`` truncated to uint8.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ...jobs import ModelError
+from .network import (BlockSpec, ConvSpec, DenseSpec, MappingSpec, RGBSpec, SkipSpec, StyleGAN2, StyleGAN2Spec,
+                      check_spec)
+from .pickle_reader import Record, read_pickle
+
+def load(path: Path) -> StyleGAN2:
+    """Our network with the file's ``G_ema`` weights."""
+    data = read_pickle(path)
+    if not isinstance(data, dict) or not isinstance(data.get("G_ema"), Record):
+        raise ModelError(f"{path}: an NVlabs pickle without a G_ema generator (not a StyleGAN training snapshot)")
+    g = data["G_ema"]
+    try:
+        spec = spec_of(g)
+        check_spec(spec)
+        net = StyleGAN2(spec)
+        net.load_state_dict(state_of(g, spec), strict=True)
+    except ModelError as exc:   # a kind of generator we do not run: say which
+        raise ModelError(f"{path}: {exc}") from None
+    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise ModelError(f"{path}: not a StyleGAN2 generator Restora can rebuild ({first})") from None
+    return net.eval().requires_grad_(False)
+
+
+def _num(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{what} is not a number")
+    return float(value)
+
+
+def _int(record: Record, name: str, default=None) -> int:
+    value = record.attr(name, record.init_kwargs.get(name, default))
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{record.class_name}.{name} is not a whole number")
+    return int(value)
+
+
+def _clamp(record: Record) -> Optional[float]:
+    value = record.attr("conv_clamp")
+    return None if value is None else _num(value, "conv_clamp")
+
+
+def _child(record: Record, name: str) -> Record:
+    child = record.modules.get(name)
+    if not isinstance(child, Record):
+        raise ValueError(f"{record.class_name} has no '{name}' layer")
+    return child
+
+
+def _weight(record: Record) -> torch.Tensor:
+    w = record.parameters.get("weight", record.buffers.get("weight"))
+    if not isinstance(w, torch.Tensor):
+        raise ValueError(f"{record.class_name} has no weight")
+    return w
+
+
+def _dense(record: Record) -> DenseSpec:
+    out_f, in_f = _weight(record).shape
+    return DenseSpec(int(in_f), int(out_f), str(record.attr("activation", "linear")),
+                     _num(record.attr("weight_gain"), "weight_gain"), _num(record.attr("bias_gain", 1), "bias_gain"))
+
+
+def _filter_shape(record: Record) -> tuple:
+    f = record.buffers.get("resample_filter")
+    if not isinstance(f, torch.Tensor) or f.ndim not in (1, 2) or f.numel() > 64:
+        raise ValueError(f"{record.class_name} has no usable resample filter")
+    return tuple(f.shape)
+
+
+def _conv(record: Record) -> ConvSpec:
+    out_ch, in_ch, k, _ = _weight(record).shape
+    return ConvSpec(int(in_ch), int(out_ch), _int(record, "resolution"), _dense(_child(record, "affine")),
+                    kernel_size=int(k), up=_int(record, "up", 1), use_noise=bool(record.attr("use_noise", True)),
+                    activation=str(record.attr("activation", "lrelu")),
+                    act_gain=_num(record.attr("act_gain", math.sqrt(2)), "act_gain"), conv_clamp=_clamp(record),
+                    filter_shape=_filter_shape(record))
+
+
+def _block(record: Record, img_channels: int) -> BlockSpec:
+    in_ch = _int(record, "in_channels")
+    conv1 = _conv(_child(record, "conv1"))
+    torgb = skip = None
+    if "torgb" in record.modules:
+        rgb = _child(record, "torgb")
+        out_ch, rgb_in, k, _ = _weight(rgb).shape
+        torgb = RGBSpec(int(rgb_in), int(out_ch), _dense(_child(rgb, "affine")), int(k),
+                        _num(rgb.attr("weight_gain"), "weight_gain"), _clamp(rgb))
+    if "skip" in record.modules:
+        sk = _child(record, "skip")
+        out_ch, sk_in, _, _ = _weight(sk).shape
+        skip = SkipSpec(int(sk_in), int(out_ch), _num(sk.attr("weight_gain"), "weight_gain"), _filter_shape(sk))
+    return BlockSpec(_int(record, "resolution"), in_ch, conv1.out_channels, img_channels,
+                     str(record.attr("architecture", "skip")), _conv(_child(record, "conv0")) if in_ch else None,
+                     conv1, torgb, skip, _filter_shape(record))
+
+
+def spec_of(g: Record) -> StyleGAN2Spec:
+    """The network a ``Generator`` record describes."""
+    if g.class_name != "Generator":
+        raise ValueError(f"G_ema is a {g.class_name}, not a Generator")
+    synthesis, mapping = _child(g, "synthesis"), _child(g, "mapping")
+    if "input" in synthesis.modules or any(name.startswith("L") for name in synthesis.modules):
+        raise ModelError("a StyleGAN3 generator (Fourier-feature synthesis); Restora runs StyleGAN2 ones so far")
+    if _int(g, "c_dim", 0):
+        raise ModelError("a conditional (class-label) generator; Restora samples unconditional ones")
+    img_channels = _int(g, "img_channels", 3)
+    names = sorted((n for n in synthesis.modules if n.startswith("b") and n[1:].isdigit()), key=lambda n: int(n[1:]))
+    blocks = tuple(_block(_child(synthesis, n), img_channels) for n in names)
+    layers = tuple(_dense(_child(mapping, f"fc{i}")) for i in range(_int(mapping, "num_layers", 8)))
+    spec = StyleGAN2Spec(MappingSpec(_int(g, "z_dim"), _int(g, "w_dim"), layers,
+                                     isinstance(mapping.buffers.get("w_avg"), torch.Tensor)),
+                         blocks, _int(g, "img_resolution"), img_channels)
+    num_ws = g.attr("num_ws")
+    if num_ws is not None and num_ws != spec.num_ws:
+        raise ValueError(f"the file says {num_ws} W inputs, its layers take {spec.num_ws}")
+    return spec
+
+
+def state_of(g: Record, spec: StyleGAN2Spec) -> dict:
+    """The record tree's tensors under their dotted names (torch state-dict names)."""
+    state: dict = {}
+
+    def walk(record: Record, prefix: str, depth: int) -> None:
+        if depth > 8:
+            raise ValueError("layers nested too deep")
+        for table in (record.parameters, record.buffers):
+            for name, value in table.items():
+                if isinstance(value, torch.Tensor):
+                    state[prefix + name] = value.float()
+        for name, child in record.modules.items():
+            if isinstance(child, Record):
+                walk(child, f"{prefix}{name}.", depth + 1)
+
+    for name in ("mapping", "synthesis"):
+        walk(_child(g, name), f"{name}.", 0)
+    for i, layer in enumerate(spec.mapping.layers):   # layers recorded without a bias add none
+        state.setdefault(f"mapping.fc{i}.bias", torch.zeros(layer.out_features))
+    if not spec.mapping.has_w_avg:
+        state["mapping.w_avg"] = torch.zeros(spec.w_dim)
+    return state
+
+
+def seed_latent(seed: int, z_dim: int) -> torch.Tensor:
+    """NVlabs generate.py's latent for ``seed`` (float64, as they draw it)."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim))[0]
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """NCHW in [-1, 1] to NHWC uint8, NVlabs' way (truncating)."""
+    return (x.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
