@@ -3,6 +3,8 @@
 #
 #   packaging/make-tarball.sh [BUNDLE_DIR]      (default: dist/restora, from `make package`)
 #
+# A bundle folder named restora-cpu (`make package-cpu`) gives ...-linux-<arch>-cpu.tar.gz.
+#
 # It holds one folder, restora-<version>/, with the bundle (restora/), install-linux.sh,
 # uninstall-linux.sh, restora.desktop, icons/hicolor/ and INSTALL.txt. Exit 2 if the bundle
 # is missing.
@@ -19,7 +21,8 @@ version="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$root/restora/__init__.py")"
 [ -n "$version" ] || { echo "make-tarball.sh: error: no __version__ in restora/__init__.py" >&2; exit 2; }
 arch="$(uname -m)"
 name="restora-$version"
-out="$root/dist/$name-linux-$arch.tar.gz"
+flavour=""; [ "$(basename "$bundle")" = restora-cpu ] && flavour=-cpu
+out="$root/dist/$name-linux-$arch$flavour.tar.gz"
 mkdir -p "$root/dist"
 stage="$(mktemp -d "$root/dist/.tarball.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
