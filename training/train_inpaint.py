@@ -79,7 +79,15 @@ class InpaintData:
         imgs, masks = zip(*[self.sample(size) for _ in range(n)])
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().div_(255)
         m = torch.from_numpy(np.stack(masks))[:, None]
-        return x.contiguous(), m.contiguous()
+        return x.contiguous(), m.contiguous(), guides(x, m, self.cfg)
+
+
+def guides(x, m, cfg):
+    """The classical fills a ``prefill="ns"`` net refines (None for the other designs)."""
+    if cfg["net"].get("prefill") != "ns":
+        return None
+    out = [C.load_nets().ns_guide(xi.permute(1, 2, 0).numpy(), mi[0].numpy()) for xi, mi in zip(x.cpu(), m.cpu())]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous().to(x.device)
 
 
 # ---------------------------------------------------------------- validation
@@ -118,7 +126,7 @@ def classical_baselines(imgs, sets):
 
 
 @torch.no_grad()
-def validate(net, imgs, sets, device, base):
+def validate(net, imgs, sets, device, base, cfg=None):
     net.eval()
     res = {}
     gen = torch.Generator().manual_seed(0)
@@ -128,7 +136,9 @@ def validate(net, imgs, sets, device, base):
             x = torch.from_numpy(im.copy()).permute(2, 0, 1)[None].float().div(255).to(device)
             mt = torch.from_numpy(m)[None, None].to(device)
             z = torch.randn(2, 1, *m.shape, generator=gen).to(device)
-            out = net(x.expand(2, -1, -1, -1), mt.expand(2, -1, -1, -1), z).clamp(0, 1)
+            g = guides(x.cpu(), mt.cpu(), cfg) if cfg else None
+            out = net(x.expand(2, -1, -1, -1), mt.expand(2, -1, -1, -1), z,
+                      None if g is None else g.to(device).expand(2, -1, -1, -1)).clamp(0, 1)
             a = C.to_u8(out[0].permute(1, 2, 0).cpu().numpy())
             b = C.to_u8(out[1].permute(1, 2, 0).cpu().numpy())
             scores.append(hole_psnr(a, im, m))
@@ -208,16 +218,17 @@ def main():
         return s
 
     if step == 0:
-        log.log(step=0, **validate(net, imgs, sets, device, base))
+        log.log(step=0, **validate(net, imgs, sets, device, base, cfg))
     model.train()
     while step < total:
         lr_now = C.set_lr(opt, step, total, cfg)
         for group in opt_d.param_groups:
             group["lr"] = cfg["lr_d"] * lr_now / cfg["lr"]
-        x, m = data.batch(half, size)
+        x, m, g = data.batch(half, size)
         x, m = torch.cat([x, x]).to(device), torch.cat([m, m]).to(device)   # each input twice
+        g = None if g is None else torch.cat([g, g]).to(device)
         z = torch.randn(x.shape[0], 1, size, size, device=device)
-        out = model(x, m, z)
+        out = model(x, m, z, g)
         adv_on = step >= cfg.get("adv_from", 0)
         losses = {"l1": hole_l1(out, x, m), "low": low_l1(out, x, m), "ms": mode_seeking(out, deep_holes(m, cfg.get("ms_margin", 0)), z, cfg.get("ms_target", 0.03))}
         if adv_on:
@@ -249,7 +260,7 @@ def main():
             log.log(step=step, lr=lr_now, s_per_step=dt, **{k: v / every for k, v in acc.items()})
             acc = {}
         if step % cfg.get("val_every", 500) == 0 or step == total:
-            r = validate(net, imgs, sets, device, base)
+            r = validate(net, imgs, sets, device, base, cfg)
             best = C.keep_best(ck, net, step, r["blocks_gain"] + r["scratches_gain"], best, r, log)
         if C.checkpoint_or_stop(ck, state, step, t_start, args.max_minutes):
             return

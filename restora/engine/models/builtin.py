@@ -67,7 +67,13 @@ def _run_inpaint(net, x, params):
     mask = (torch.from_numpy(params["mask"]) > 0.5)[None, None].to(x.device, x.dtype)
     y0, x0 = params.get("origin", (0, 0))
     noise = torch.from_numpy(lattice_noise(int(params.get("seed", 0)), y0, x0, *mask.shape[-2:]))
-    return net(x, mask, noise[None, None].to(x.device, x.dtype))
+    guide = None
+    if getattr(net, "prefill", False) == "ns":   # the classical fill the net refines near the edges
+        from .nets import ns_guide
+
+        crop = x[0].float().permute(1, 2, 0).cpu().numpy()
+        guide = torch.from_numpy(ns_guide(crop, params["mask"])).permute(2, 0, 1)[None].to(x.device, x.dtype)
+    return net(x, mask, noise[None, None].to(x.device, x.dtype), guide)
 
 
 def lattice_noise(seed: int, y0: int, x0: int, height: int, width: int) -> np.ndarray:

@@ -287,15 +287,22 @@ class InpaintGenerator(nn.Module):
     resolution. It starts from a fill already better than Telea's on blocks (the residual's
     last conv starts at zero), converges several times faster, and the full-resolution stage
     keeps the sub-pixel grid of pixel_shuffle out of the grain.
+
+    ``prefill="ns"`` (the third): near the holes' edges the prefill is ``guide``, a classical
+    Navier-Stokes fill the caller computes (``ns_guide``: it continues edges across thin
+    scratches, where push-pull only averages), blending into push-pull deeper than ~8 px.
+    Without a guide it is push-pull alone.
     """
 
     mult = 8
 
     def __init__(self, channels: List[int] = (32, 64, 128), blocks: int = 6, spectral_every: int = 2,
-                 prefill: bool = False):
+                 prefill=False):
         super().__init__()
         c0, c1, c2 = channels
-        self.prefill = bool(prefill)
+        if prefill not in (False, True, "ns"):
+            raise ValueError(f"prefill must be false, true or \"ns\", not {prefill!r}")
+        self.prefill = prefill
         self.head = nn.Conv2d(5 * 4, c0, 3, 1, 1)
         self.down1 = nn.Conv2d(c0, c1, 3, 2, 1)
         self.down2 = nn.Conv2d(c1, c2, 3, 2, 1)
@@ -320,12 +327,17 @@ class InpaintGenerator(nn.Module):
             self.tail = nn.Conv2d(c0, 3 * 4, 3, 1, 1)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor = None,
+                guide: torch.Tensor = None) -> torch.Tensor:
         if noise is None:
             noise = torch.zeros_like(mask)
         known = x * (1 - mask)
         if self.prefill:
-            base = known + pushpull_fill(x, mask) * mask
+            fill = pushpull_fill(x, mask)
+            if self.prefill == "ns" and guide is not None:
+                deep = hole_depth_weight(mask)
+                fill = guide * (1 - deep) + fill * deep
+            base = known + fill * mask
             inp = torch.cat([base - 0.5, mask, noise], 1)
         else:
             inp = torch.cat([known - 0.5 * (1 - mask), mask, noise], 1)
@@ -340,6 +352,29 @@ class InpaintGenerator(nn.Module):
             return known + (t[..., :h, :w] + 0.5) * mask
         r = self.full2(self.act(self.full1(torch.cat([t, inp], 1))))
         return known + (base + r[..., :h, :w]) * mask
+
+
+def hole_depth_weight(mask: torch.Tensor, lo: int = 2, hi: int = 8) -> torch.Tensor:
+    """0 for hole pixels within ``lo`` px of a known pixel, rising to 1 at ``hi`` px and
+    beyond (chessboard distance, by repeated 3x3 erosion of the mask)."""
+    depth = torch.zeros_like(mask)
+    hole = mask
+    for _ in range(hi):
+        hole = 1 - F.max_pool2d(1 - hole, 3, stride=1, padding=1)   # erode the holes by 1 px
+        depth = depth + hole
+    return ((depth - lo) / float(hi - lo)).clamp(0, 1)
+
+
+def ns_guide(crop: "np.ndarray", hole: "np.ndarray") -> "np.ndarray":
+    """The guide ``prefill="ns"`` wants: OpenCV's Navier-Stokes fill of ``hole`` (HxW, > 0.5 =
+    fill) in a float32 HxWxC crop in [0, 1], channel by channel (float32 for 16-bit photos)."""
+    import cv2
+    import numpy as np
+
+    m8 = (np.asarray(hole) > 0.5).astype(np.uint8)
+    planes = [cv2.inpaint(np.ascontiguousarray(crop[:, :, c], dtype=np.float32), m8, 3, cv2.INPAINT_NS)
+              for c in range(crop.shape[2])]
+    return np.clip(np.stack(planes, axis=2), 0, 1)
 
 
 def pushpull_fill(x: torch.Tensor, mask: torch.Tensor, levels: int = 8, gain: float = 4.0) -> torch.Tensor:
