@@ -74,3 +74,27 @@ def test_crops_agree_with_the_whole_image(tmp_path, make_image):
     assert diff.max() <= 1, (diff.mean(), diff.max())
     other = inpaint(img, holes, model="local-inpaint", seed=6, device="cpu", tile=96, registry=reg)
     assert np.abs(other.astype(int) - cells.astype(int))[~outside].mean() > 5     # seeds still differ
+
+
+def test_a_net_refining_a_navier_stokes_guide(tmp_path, make_image):
+    """prefill "ns": the engine computes the classical guide the net refines near the edges."""
+    from restora.engine.models import nets
+
+    restora_model_file(tmp_path, "InpaintGenerator", {"channels": [8, 16, 32], "blocks": 1, "spectral_every": 0,
+                                                      "prefill": "ns"}, "inpaint", "ns-inpaint")
+    reg = Registry(user_dir=tmp_path, include_builtin=False)
+    img, holes = make_image(64, 96, 3), _holes(64, 96)
+    out = inpaint(img, holes, model="ns-inpaint", seed=1, device="cpu", registry=reg)
+    outside = holes == 0
+    assert np.array_equal(out[outside], img[outside]) and not np.array_equal(out[~outside], img[~outside])
+    # at its start (residual zero) the fill is the guide near the edges, push-pull deep inside
+    import torch
+
+    net = nets.InpaintGenerator([8, 16, 32], 1, 0, prefill="ns").eval()
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    m = torch.from_numpy(holes > 0)[None, None].float()
+    g = torch.from_numpy(nets.ns_guide(img / 255.0, holes > 0)).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        y = net(x, m, None, g)
+    edge = (m > 0) & (nets.hole_depth_weight(m) == 0)
+    assert torch.allclose(y[edge.expand_as(y)], g[edge.expand_as(g)], atol=1e-6)
