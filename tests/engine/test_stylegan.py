@@ -242,6 +242,18 @@ def test_generators_we_do_not_run_are_named(tmp_path, weights):
         load_model_file(tf)
 
 
+def test_settings_that_claim_a_huge_network_are_refused_before_it_is_built(tmp_path, weights):
+    import time
+
+    def huge(g):   # a few kB of file claiming 8192 x 8192 noise maps
+        g.modules["synthesis"].modules["b4"].modules["conv1"].attrs["resolution"] = 8192
+
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match=r"noise_const is \[4, 4\], its layer needs \[8192, 8192\]"):
+        load_model_file(_tweaked(tmp_path, weights, huge))
+    assert time.perf_counter() - start < 5
+
+
 def test_damaged_pickles(tmp_path, nv_file):
     data = nv_file.read_bytes()
     cut = tmp_path / "cut.pkl"

@@ -396,3 +396,24 @@ def check_spec(spec: StyleGAN2Spec) -> None:
         raise ValueError("the last block has no RGB output")
     if any(b.torgb is not None and b.torgb.kernel_size != 1 for b in spec.blocks):
         raise ValueError("an RGB output layer that is not 1x1")
+
+
+def build(spec: StyleGAN2Spec, state: dict) -> StyleGAN2:
+    """The network ``spec`` describes, holding ``state`` (our names; the tensors become its weights).
+
+    The layout is first built on the meta device (no memory) and every shape compared with the
+    file's tensors: a small file whose settings claim a huge network is refused, not allocated.
+    """
+    check_spec(spec)
+    with torch.device("meta"):
+        net = StyleGAN2(spec)
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if want.keys() != got.keys():
+        missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
+        raise ValueError(f"missing {missing[0]}" if missing else f"unexpected {extra[0]}")
+    bad = next((k for k in want if want[k] != got[k]), None)
+    if bad is not None:
+        raise ValueError(f"{bad} is {list(got[bad])}, its layer needs {list(want[bad])}")
+    net.load_state_dict({k: v.to(torch.float32).contiguous() for k, v in state.items()}, strict=True, assign=True)
+    return net.eval().requires_grad_(False)

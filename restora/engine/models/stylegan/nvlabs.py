@@ -21,7 +21,7 @@ import torch
 
 from ...jobs import ModelError
 from .network import (BlockSpec, ConvSpec, DenseSpec, MappingSpec, RGBSpec, SkipSpec, StyleGAN2, StyleGAN2Spec,
-                      check_spec)
+                      build)
 from .pickle_reader import Record, read_pickle
 
 def load(path: Path) -> StyleGAN2:
@@ -32,15 +32,13 @@ def load(path: Path) -> StyleGAN2:
     g = data["G_ema"]
     try:
         spec = spec_of(g)
-        check_spec(spec)
-        net = StyleGAN2(spec)
-        net.load_state_dict(state_of(g, spec), strict=True)
+        net = build(spec, state_of(g, spec))
     except ModelError as exc:   # a kind of generator we do not run: say which
         raise ModelError(f"{path}: {exc}") from None
     except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise ModelError(f"{path}: not a StyleGAN2 generator Restora can rebuild ({first})") from None
-    return net.eval().requires_grad_(False)
+    return net
 
 
 def _num(value, what: str) -> float:
@@ -146,8 +144,8 @@ def state_of(g: Record, spec: StyleGAN2Spec) -> dict:
             raise ValueError("layers nested too deep")
         for table in (record.parameters, record.buffers):
             for name, value in table.items():
-                if isinstance(value, torch.Tensor):
-                    state[prefix + name] = value.float()
+                if isinstance(value, torch.Tensor):   # a copy: the reader's tensors view the file's bytes
+                    state[prefix + name] = value.to(torch.float32, copy=True)
         for name, child in record.modules.items():
             if isinstance(child, Record):
                 walk(child, f"{prefix}{name}.", depth + 1)

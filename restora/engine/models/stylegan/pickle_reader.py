@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -207,7 +208,9 @@ def _tensor(storage, offset, size, stride, requires_grad=False, hooks=None, meta
         last = offset + sum((s - 1) * st for s, st in zip(size, stride))
         if last >= held or numel > held:   # outside the storage, or an expanded "bomb"
             raise Refused(f"a tensor of {numel:,} elements over a storage of {held:,}")
-    return torch.as_strided(storage.flat, size, stride, offset).clone(memory_format=torch.contiguous_format)
+    # a view of the file's bytes (read-only memory): whoever uses a tensor copies it (nvlabs.state_of),
+    # so the training G, D and augment_pipe a snapshot also holds never cost a copy
+    return torch.as_strided(storage.flat, size, stride, offset)
 
 
 def _parameter(data, requires_grad=False, hooks=None, state=None) -> torch.Tensor:
@@ -363,10 +366,14 @@ def read_legacy_storage(data: bytes) -> _Storage:
         raise Refused("a storage stream holding other objects")
     (numel,) = struct.unpack("<q", stream.read(8).ljust(8, b"\0"))
     size = torch.empty((), dtype=obj.dtype).element_size()
-    raw = stream.read(numel * size) if numel == obj.numel else b""
-    if numel != obj.numel or len(raw) != numel * size:
+    start = stream.tell()
+    if numel != obj.numel or start + numel * size > len(data):
         raise Refused("a truncated storage")
-    flat = torch.frombuffer(bytearray(raw), dtype=obj.dtype) if numel else torch.empty(0, dtype=obj.dtype)
+    if not numel:
+        return _Storage(torch.empty(0, dtype=obj.dtype))
+    with warnings.catch_warnings():   # read-only memory: tensors made from it are views, copied when used
+        warnings.simplefilter("ignore")
+        flat = torch.frombuffer(memoryview(data)[start:start + numel * size], dtype=obj.dtype)
     return _Storage(flat)
 
 

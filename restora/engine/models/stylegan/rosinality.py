@@ -33,7 +33,7 @@ import torch
 
 from ...jobs import ModelError, UnsafeModelError
 from ..base import printable
-from .network import (BlockSpec, ConvSpec, DenseSpec, MappingSpec, RGBSpec, StyleGAN2, StyleGAN2Spec, check_spec)
+from .network import BlockSpec, ConvSpec, DenseSpec, MappingSpec, RGBSpec, StyleGAN2, StyleGAN2Spec, build
 
 LR_MLP = 0.01            # their Generator's default lr_mlp (train.py never changes it)
 MEAN_LATENTS = 4096      # their generate.py's --truncation_mean
@@ -69,9 +69,7 @@ def load(path: Path) -> tuple[StyleGAN2, dict]:
     g = {k[len("module."):] if k.startswith("module.") else k: v for k, v in data["g_ema"].items()}
     try:
         spec, state = map_state(g, float(lr_mlp))
-        check_spec(spec)
-        net = StyleGAN2(spec)
-        net.load_state_dict(state, strict=True)
+        net = build(spec, state)
     except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise ModelError(f"{path}: not a rosinality StyleGAN2 generator Restora can rebuild ({first})") from None
@@ -80,7 +78,7 @@ def load(path: Path) -> tuple[StyleGAN2, dict]:
         net.mapping.w_avg.copy_(avg.reshape(-1).float())
     else:
         avg = None
-    return net.eval().requires_grad_(False), {"latent_avg": avg is not None}
+    return net, {"latent_avg": avg is not None}
 
 
 def _t(g: dict, key: str) -> torch.Tensor:
