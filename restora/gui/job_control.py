@@ -15,6 +15,7 @@ from .dialogs import SamplesDialog
 from .display import array_to_mask
 from .document import Document
 from .model_panel import TASK_LABELS
+from .sampler import SamplerDialog
 from .worker import Worker
 
 
@@ -123,6 +124,7 @@ class JobControlMixin:
         elif task == "generate":
             fn, args = jobs.run_generate, (model, p["seed"], p["count"], self.registry)
             label = f"Generating {p['count']} with {model}"
+            self._sampling = (None, "new", model, p["count"])
         else:   # any other registered task: its generated form's values, through the engine's run_task
             mask = doc.mask.snapshot() if p.get("mask_only") and has_mask else None
             title = TASK_LABELS.get(task, task)
@@ -194,6 +196,8 @@ class JobControlMixin:
         doc, task, seconds = self.job_doc, self.job_task, worker.elapsed()
         if task == "generate":
             self._show_samples(result)
+        elif task == "generate-more":
+            self._sampled(result)
         elif doc is None or doc.closed:
             return
         elif task == "detect":
@@ -228,11 +232,33 @@ class JobControlMixin:
         self.panel.set_running(False)
 
     def _show_samples(self, results: list) -> None:
-        dialog = SamplesDialog("Generated samples", "Click a sample to open it as a new photo.",
-                               [r.thumbnail for r in results], [f"seed {r.seed}" for r in results],
-                               close_on_pick=False, parent=self)
-        dialog.picked.connect(lambda i: self.open_generated(results[i]))
+        """A new Generate window with the panel's samples; its requests run as jobs here."""
+        _d, _mode, model, count = getattr(self, "_sampling", (None, "new", None, len(results)))
+        dialog = SamplerDialog(model or "the generator", count, parent=self)
+        dialog.set_results(results)
+        dialog.open_requested.connect(lambda i: self.open_generated(dialog.results[i]))
+        dialog.more_requested.connect(lambda seed, n, psi: self._sample_more(
+            dialog, "more", jobs.run_generate, (model, seed, n, self.registry, psi), f"Sampling seeds {seed}–{seed + n - 1}"))
+        dialog.resample_requested.connect(lambda seeds, psi: self._sample_more(
+            dialog, "resample", jobs.run_resample, (model, seeds, self.registry, psi), f"Resampling at ψ {psi:g}"))
+        dialog.walk_requested.connect(lambda a, b, steps, psi: self._sample_more(
+            dialog, "walk", jobs.run_walk, (model, a, b, steps, self.registry, psi), f"Walking from seed {a} to {b}"))
         self._keep_dialog(dialog)
+
+    def _sample_more(self, dialog: SamplerDialog, mode: str, fn, args, label: str) -> None:
+        if self.job is not None:
+            dialog.status.setText("Another job is running: wait for it, or cancel it.")
+            return
+        self._sampling = (dialog, mode, args[0], dialog.count)
+        dialog.set_busy(True, f"{label}…")
+        worker = self.start_job(fn, args, label, None, "generate-more")
+        worker.ended.connect(lambda: dialog in self._samples and dialog.set_busy(False))   # (unless closed)
+
+    def _sampled(self, results: list) -> None:
+        dialog, mode, _model, _count = self._sampling
+        if dialog is None or dialog not in self._samples:   # closed meanwhile
+            return
+        dialog.set_results(results, append=mode in ("more", "walk"))
 
     def _show_variants(self, doc: Document, results: list) -> None:
         dialog = SamplesDialog("Inpainting variants", "Click the variant to keep (the others are discarded).",
@@ -249,7 +275,7 @@ class JobControlMixin:
         dialog.show()
 
     def open_generated(self, result) -> Document:
-        doc = Document(Photo(pixels=result.pixels), result.display, title=f"Generated seed {result.seed}",
+        doc = Document(Photo(pixels=result.pixels), result.display, title=result.label,
                        history=self.history_store)
         self.add_document(doc)
         return doc

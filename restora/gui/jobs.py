@@ -122,15 +122,54 @@ def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, varia
     return results
 
 
-def run_generate(model: Optional[str], seed: int, count: int, registry: Registry, *, progress, cancel) -> list[Result]:
+def run_generate(model: Optional[str], seed: int, count: int, registry: Registry, truncation: float = 1.0,
+                 *, progress, cancel) -> list[Result]:
     ctx = make_context(progress, cancel)
-    images = generate(model=model, seed=seed, count=count, registry=registry,
+    images = generate(model=model, seed=seed, count=count, truncation=truncation, registry=registry,
                       progress=ctx.sub(0, 0.9).report, cancel=cancel)
+    return _samples(images, [seed + i for i in range(len(images))], truncation, cancel, ctx)
+
+
+def run_resample(model: Optional[str], seeds: list[int], registry: Registry, truncation: float,
+                 *, progress, cancel) -> list[Result]:
+    """The same seeds at another truncation (one run per stretch of consecutive seeds)."""
+    ctx = make_context(progress, cancel)
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    images = []
+    for k, run in enumerate(runs):
+        sub = ctx.sub(0.9 * k / len(runs), 0.9 * (k + 1) / len(runs))
+        images += generate(model=model, seed=run[0], count=len(run), truncation=truncation, registry=registry,
+                           progress=sub.report, cancel=cancel)
+    return _samples(images, [s for run in runs for s in run], truncation, cancel, ctx)
+
+
+def run_walk(model: Optional[str], seed_a: int, seed_b: int, steps: int, registry: Registry,
+             truncation: float = 1.0, *, progress, cancel) -> list[Result]:
+    """The walk from seed_a's image to seed_b's (``steps`` images, both ends)."""
+    ctx = make_context(progress, cancel)
+    images = generate(model=model, interpolate=(seed_a, seed_b), steps=steps, truncation=truncation,
+                      registry=registry, progress=ctx.sub(0, 0.9).report, cancel=cancel)
     results = []
     for i, img in enumerate(images):
         cancel.raise_if_cancelled()
         display = make_display(img)
-        results.append(Result(img, display, f"Generated seed {seed + i}", seed + i, _thumb(display)))
+        results.append(Result(img, display, f"Walk {seed_a}→{seed_b} {i + 1}/{len(images)}", None, _thumb(display)))
+    ctx.report(1.0)
+    return results
+
+
+def _samples(images, seeds, truncation: float, cancel, ctx) -> list[Result]:
+    psi = f" ψ {truncation:g}" if truncation != 1.0 else ""
+    results = []
+    for img, seed in zip(images, seeds):
+        cancel.raise_if_cancelled()
+        display = make_display(img)
+        results.append(Result(img, display, f"Generated seed {seed}{psi}", seed, _thumb(display)))
     ctx.report(1.0)
     return results
 
