@@ -5,6 +5,7 @@
     python training/export.py sr           --ckpt CKPT [--config training/configs/sr_x2_v4.json] [--scales 2]
     python training/export.py inpaint      --ckpt training/runs/inpaint_v2/best.pt [--out FOLDER]
     python training/export.py detect       --ckpt training/runs/detect_v1/best.pt [--out FOLDER]
+    python training/export.py generator    --ckpt training/runs/gen_v1/best.pt [--out FOLDER] [--dtype float16]
 
 ``--config`` must be the config the checkpoint was trained with (it gives the
 net's shape and the export options); ``--scales`` picks which SR heads to write.
@@ -12,7 +13,8 @@ net's shape and the export options); ``--scales`` picks which SR heads to write.
 Weights are stored as float16 (halves the file size; load_state_dict casts
 them to the model's dtype).  Metadata (all strings) is what the engine reads:
 restora_arch, restora_config, task, scale, in_channels, out_channels, name,
-description.
+description. The generator is the exception: a plain DCGAN state dict that the engine's
+``dcgan`` loader reads from the weights alone, with no ``restora_arch`` (see export_generator).
 """
 from __future__ import annotations
 
@@ -158,17 +160,91 @@ def export_detect(ckpt, config, out_dir=None):
            "val_clean_flagged": round(val.get("flagged", 0.0), 4), **_bf16(cfg)}, out_dir=out_dir)
 
 
+GENERATOR_NAME = "restora-texture-gan"
+
+
+def export_generator(ckpt, config, out_dir=None, dtype="float32"):
+    """The texture GAN's generator: best.pt's EMA weights with their standing batch-norm
+    statistics (train_generator.py), written as the plain DCGAN state dict that
+    ``restora.engine.models.dcgan.build`` reads (names ``main.<i>.*``; sizes from the shapes).
+
+    The metadata carries no ``restora_arch``: a file with one goes to the built-in loader,
+    which has no DCGAN, while without it the file reaches the dcgan loader like any DCGAN state
+    dict a person brings. float32 by default, so the file computes exactly what was validated
+    (``--dtype float16`` halves it). Checked here: the file, read back through dcgan.build,
+    gives bit-identical output to the trainer's network with the same weights."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from restora.engine.models import dcgan
+    import train_generator as TG
+
+    st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = C.load_config(config)
+    net = TG.build_generator(cfg["net"])
+    net.load_state_dict(st["model"])   # strict: the checkpoint is the config's net
+    cast = getattr(torch, dtype)
+    sd = {k: (v.detach().to(cast) if v.is_floating_point() else v.detach()).contiguous()
+          for k, v in st["model"].items()}
+    net.load_state_dict(sd)            # (the weights as stored, for the check below)
+    net.eval()
+    val = st.get("val", {})
+    latent = int(cfg["net"]["latent"])
+    meta = {
+        "name": GENERATOR_NAME,
+        "task": "generate",
+        "description": "Restora texture generator: small DCGAN of 64x64 natural photo and texture patches "
+                       "(colour and gray), sources of texture for repairs",
+        "format": "dcgan-state-dict",
+        "latent_dim": str(latent),
+        "latent": "standard normal; seed N: torch.randn(latent_dim, generator=torch.Generator().manual_seed(N))",
+        "resolution": str(TG.SIZE),
+        "out_channels": "3",
+        "output_range": "-1,1",
+        "batchnorm": "eval mode (standing statistics of the EMA weights)",
+        "train_step": str(st.get("step", "?")),
+        "train_config": json.dumps(cfg),
+        "val_swd": "%.2f" % val.get("swd", float("nan")),
+        "val_swd_levels": ",".join("%.2f" % val.get(k, float("nan")) for k in TG.SWD.NAMES),
+    }
+    out_dir = out_dir or OUT
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, GENERATOR_NAME + ".safetensors")
+    save_file(sd, path, metadata=meta)
+    os.chmod(path, 0o644)
+    back = dcgan.build(load_file(path), Path(path))
+    assert back is not None, "dcgan.build does not recognise the exported weights"
+    z = TG.seed_latents(range(16), latent)
+    with torch.no_grad():
+        a, b = back(z), net(z)
+    assert torch.equal(a, b), "dcgan.build computes something else: max diff %g" % (a - b).abs().max()
+    ref = TG.build_generator(cfg["net"])
+    ref.load_state_dict(st["model"])
+    with torch.no_grad():
+        drift = float((ref.eval()(z) - a).abs().max())   # 0 in float32; the rounding in float16
+    print("wrote", path, "%.2f MB" % (os.path.getsize(path) / 1e6),
+          "params %d" % sum(v.numel() for v in sd.values() if v.is_floating_point()),
+          "step", st.get("step"), "val swd", meta["val_swd"],
+          "| dcgan.build: identical; vs the float32 checkpoint: max diff %.2g (%.2f levels)"
+          % (drift, drift * 127.5))
+    return path
+
+
 DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
-                  "sr": "sr_x2_v4.json", "inpaint": "inpaint.json", "detect": "detect.json"}  # the shipped runs
+                  "sr": "sr_x2_v4.json", "inpaint": "inpaint.json", "detect": "detect.json",
+                  "generator": "generator.json"}  # the shipped runs
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr", "inpaint", "detect"])
+    ap.add_argument("task", choices=["denoise", "denoise-gray", "sr", "inpaint", "detect", "generator"])
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--config", default=None, help="the checkpoint's training config")
     ap.add_argument("--scales", default=None, help="SR heads to export, e.g. 2 or 2,4")
     ap.add_argument("--out", default=None, help="folder to write to (default: resources/models)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                    help="generator only: the weights' type in the file")
     a = ap.parse_args()
     config = a.config or os.path.join(C.ROOT, "training", "configs", DEFAULT_CONFIG[a.task])
     if a.task == "denoise":
@@ -179,6 +255,8 @@ def main():
         export_inpaint(a.ckpt, config, a.out)
     elif a.task == "detect":
         export_detect(a.ckpt, config, a.out)
+    elif a.task == "generator":
+        export_generator(a.ckpt, config, a.out, a.dtype)
     else:
         export_sr(a.ckpt, config, [int(s) for s in a.scales.split(",")] if a.scales else None)
 
