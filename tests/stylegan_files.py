@@ -269,3 +269,105 @@ def write_rosinality_checkpoint(path: Path, cfg: Tiny, t: dict, *, latent_avg: b
                 "ada_aug_p": 0.0}
     torch.save(ckpt, path, _use_new_zipfile_serialization=not legacy)
     return path
+
+
+# --- NVlabs StyleGAN3 (alias-free): Fourier-feature input, filtered layers ------------------------
+
+@dataclass(frozen=True)
+class Tiny3:
+    """Input 12x12 at sampling rate 8, one upsampling-by-2 layer at 12x12, one critically sampled
+    layer down to the 8x8 image, ToRGB."""
+    z_dim: int = 8
+    w_dim: int = 8
+    channels: int = 6
+    taps: int = 6                 # filter taps per layer (NVlabs: filter_size * up_factor)
+    size: int = 12
+    sampling_rate: float = 8.0
+    bandwidth: float = 2.0
+    resolution: int = 8
+    conv_clamp: float | None = 256.0
+
+    @property
+    def layers(self) -> list[tuple]:
+        """(name, in_size, out_size, out_channels, kernel, up, down, is_torgb)"""
+        c = self.channels
+        return [("L0_12_6", self.size, self.size, c, 3, 2, 2, False),
+                ("L1_8_6", self.size, self.resolution, c, 3, 2, 2, False),
+                ("L2_8_3", self.resolution, self.resolution, 3, 1, 1, 1, True)]
+
+
+def sg3_padding(in_size, out_size, kernel, up, down, up_taps, down_taps) -> list[int]:
+    """NVlabs SynthesisLayer's padding (their formula)."""
+    total = (out_size - 1) * down + 1 - (in_size + kernel - 1) * up + up_taps + down_taps - 2
+    lo = (total + up) // 2
+    return [lo, total - lo, lo, total - lo]
+
+
+def random_weights3(cfg: Tiny3, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    rnd = lambda *shape, s=1.0: torch.randn(shape, generator=g) * s  # noqa: E731
+    t = {"mapping.fc0.weight": rnd(cfg.w_dim, cfg.z_dim) * 100, "mapping.fc0.bias": rnd(cfg.w_dim),
+         "mapping.fc1.weight": rnd(cfg.w_dim, cfg.w_dim) * 100, "mapping.fc1.bias": rnd(cfg.w_dim),
+         "mapping.w_avg": rnd(cfg.w_dim, s=0.5)}
+    c = cfg.channels
+    freqs = rnd(c, 2)
+    t.update({"synthesis.input.weight": rnd(c, c), "synthesis.input.affine.weight": rnd(4, cfg.w_dim, s=0.3),
+              "synthesis.input.affine.bias": torch.tensor([1.0, 0.1, 0.2, -0.3]),
+              "synthesis.input.transform": torch.eye(3),
+              "synthesis.input.freqs": freqs / freqs.norm(dim=1, keepdim=True) * cfg.bandwidth * 0.9,
+              "synthesis.input.phases": torch.rand(c, generator=g) - 0.5})
+    window = torch.hann_window(cfg.taps + 2, periodic=False)[1:-1]
+    lowpass = window / window.sum()
+    cin = c
+    for name, _i, _o, cout, k, up, down, torgb in cfg.layers:
+        p = f"synthesis.{name}"
+        t.update({f"{p}.affine.weight": rnd(cin, cfg.w_dim), f"{p}.affine.bias": 1 + rnd(cin, s=0.1),
+                  f"{p}.weight": rnd(cout, cin, k, k), f"{p}.bias": rnd(cout, s=0.1),
+                  f"{p}.magnitude_ema": torch.rand([], generator=g) + 0.5})
+        if not torgb:
+            t[f"{p}.up_filter"], t[f"{p}.down_filter"] = lowpass.clone(), lowpass.clone()
+        cin = cout
+    return t
+
+
+def nvlabs_generator3(cfg: Tiny3, t: dict, easydict) -> Persistent:
+    fcs = {f"fc{i}": _fc(t, f"mapping.fc{i}", "lrelu", 0.01) for i in range(2)}
+    num_ws = len(cfg.layers) + 1
+    mapping = Persistent("MappingNetwork", buffers={"w_avg": t["mapping.w_avg"]}, modules=fcs, z_dim=cfg.z_dim, c_dim=0,
+                         w_dim=cfg.w_dim, num_ws=num_ws, num_layers=2, w_avg_beta=0.998)
+    i = "synthesis.input"
+    inp = Persistent("SynthesisInput", {"weight": t[f"{i}.weight"]},
+                     {k: t[f"{i}.{k}"] for k in ("transform", "freqs", "phases")},
+                     {"affine": _fc(t, f"{i}.affine", "linear", 1)}, w_dim=cfg.w_dim, channels=cfg.channels,
+                     size=np.broadcast_to(np.asarray(cfg.size), [2]), sampling_rate=np.float64(cfg.sampling_rate),
+                     bandwidth=np.float64(cfg.bandwidth))
+    layers, cin = {}, cfg.channels
+    for name, isz, osz, cout, k, up, down, torgb in cfg.layers:
+        p = f"synthesis.{name}"
+        taps = (1, 1) if torgb else (cfg.taps, cfg.taps)
+        layers[name] = Persistent(
+            "SynthesisLayer", {k_: t[f"{p}.{k_}"] for k_ in ("weight", "bias")},
+            {"magnitude_ema": t[f"{p}.magnitude_ema"], "up_filter": t.get(f"{p}.up_filter"),
+             "down_filter": t.get(f"{p}.down_filter")}, {"affine": _fc(t, f"{p}.affine", "linear", 1)},
+            w_dim=cfg.w_dim, is_torgb=torgb, in_channels=cin, out_channels=cout,
+            in_size=np.broadcast_to(np.asarray(isz), [2]), out_size=np.broadcast_to(np.asarray(osz), [2]),
+            conv_kernel=k, conv_clamp=cfg.conv_clamp, up_factor=up, down_factor=down, up_taps=taps[0],
+            down_taps=taps[1], padding=sg3_padding(isz, osz, k, up, down, *taps))
+        cin = cout
+    synthesis = Persistent("SynthesisNetwork", modules={"input": inp, **layers}, w_dim=cfg.w_dim, num_ws=num_ws,
+                           img_resolution=cfg.resolution, img_channels=3, num_layers=len(cfg.layers) - 1,
+                           output_scale=0.25, layer_names=[n for n, *_ in cfg.layers])
+    return Persistent("Generator", modules={"synthesis": synthesis, "mapping": mapping}, z_dim=cfg.z_dim, c_dim=0,
+                      w_dim=cfg.w_dim, img_resolution=cfg.resolution, img_channels=3, num_ws=num_ws)
+
+
+def write_nvlabs3_pickle(path: Path, cfg: Tiny3, t: dict) -> Path:
+    with fake_nvlabs_modules() as (hook, easydict):
+        Persistent.hook = hook
+        try:
+            g = nvlabs_generator3(cfg, t, easydict)
+            path.write_bytes(pickle.dumps({"training_set_kwargs": None, "G": g, "D": None, "G_ema": g,
+                                           "augment_pipe": None}))
+        finally:
+            Persistent.hook = None
+    return path

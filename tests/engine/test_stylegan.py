@@ -15,8 +15,9 @@ from restora.engine import Registry, generate
 from restora.engine.jobs import ModelError, UnsafeModelError
 from restora.engine.models.formats import sniff_model_file
 from restora.engine.models.sources import load_model_file
-from stylegan_files import (Persistent, Tiny, nvlabs_snapshot_bytes, random_weights, rosinality_state,
-                            write_nvlabs_pickle, write_rosinality_checkpoint)
+from stylegan_files import (Persistent, Tiny, Tiny3, nvlabs_snapshot_bytes, random_weights, random_weights3,
+                            rosinality_state, sg3_padding, write_nvlabs3_pickle, write_nvlabs_pickle,
+                            write_rosinality_checkpoint)
 
 CFG = Tiny()
 
@@ -228,14 +229,14 @@ def test_generators_we_do_not_run_are_named(tmp_path, weights):
     def conditional(g):
         g.attrs["c_dim"] = 10
 
-    def stylegan3(g):
+    def broken_stylegan3(g):
         s = g.modules["synthesis"]
         s.modules = {"input": Persistent("SynthesisInput"), "L0_36_512": Persistent("SynthesisLayer")}
 
     with pytest.raises(ModelError, match="conditional"):
         load_model_file(_tweaked(tmp_path, weights, conditional))
-    with pytest.raises(ModelError, match="StyleGAN3"):
-        load_model_file(_tweaked(tmp_path, weights, stylegan3))
+    with pytest.raises(ModelError, match="not a StyleGAN3 generator Restora can rebuild"):
+        load_model_file(_tweaked(tmp_path, weights, broken_stylegan3))
     tf = tmp_path / "karras2019stylegan-ffhq-1024x1024.pkl"   # a TensorFlow-era pickle names dnnlib.tflib
     tf.write_bytes(b"\x80\x03cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01}q\x02b.")
     with pytest.raises(ModelError, match="TensorFlow"):
@@ -344,6 +345,92 @@ def test_an_expanded_tensor_bomb_is_refused(tmp_path, weights):
 
     with pytest.raises(UnsafeModelError, match="1,000,000 elements"):
         load_model_file(_tweaked(tmp_path, weights, tweak))
+
+
+# --- NVlabs StyleGAN3 -------------------------------------------------------------------------------
+
+def ref3_fir(x, f, axis):
+    """True 1-D convolution of every row (axis 3) or column (axis 2) with ``f``, valid part only."""
+    n, c, h, w = x.shape
+    k = f.flip(0)[None, None]
+    if axis == 3:
+        return F.conv1d(x.reshape(-1, 1, w), k).reshape(n, c, h, -1)
+    return F.conv1d(x.transpose(2, 3).reshape(-1, 1, h), k).reshape(n, c, w, -1).transpose(2, 3)
+
+
+def ref3_resample(x, f, up, down, pad):
+    """Zero insertion by ``up``, padding (negative = crop), the FIR (gain ``up`` per axis), every ``down``-th."""
+    if up > 1:
+        n, c, h, w = x.shape
+        u = x.new_zeros(n, c, h * up, w * up)
+        u[:, :, ::up, ::up] = x
+        x = u
+    p0, p1 = pad
+    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+    x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+    if f is not None:
+        x = ref3_fir(ref3_fir(x, f * up, 3), f * up, 2)
+    return x[:, :, ::down, ::down]
+
+
+def reference3(cfg, t: dict, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+    """StyleGAN3 from the paper: Fourier features turned and shifted by an affine of w, then layers of
+    modulated conv (weights and styles at unit RMS, demodulated, input gain), bias, 2x upsampling,
+    leaky ReLU, low-pass and downsampling; one image at a time."""
+    x = z.float() / torch.sqrt(z.float().square().mean(dim=1, keepdim=True) + 1e-8)
+    for i in range(2):
+        x = ref_dense(x, t[f"mapping.fc{i}.weight"], t[f"mapping.fc{i}.bias"], 0.01, act=True)
+    w = t["mapping.w_avg"] + psi * (x - t["mapping.w_avg"])
+    p = "synthesis.input"
+    c_, s_, tx, ty = (ref_dense(w, t[f"{p}.affine.weight"], t[f"{p}.affine.bias"])
+                      / ref_dense(w, t[f"{p}.affine.weight"], t[f"{p}.affine.bias"])[:, :2].norm(dim=1, keepdim=True))[0]
+    rot = torch.stack([torch.stack([c_, -s_]), torch.stack([s_, c_])])
+    freqs = t[f"{p}.freqs"] @ rot
+    phases = t[f"{p}.phases"] + t[f"{p}.freqs"] @ (rot @ torch.stack([-tx, -ty]))
+    amp = (1 - (freqs.norm(dim=1) - cfg.bandwidth) / (cfg.sampling_rate / 2 - cfg.bandwidth)).clamp(0, 1)
+    coords = (torch.arange(cfg.size) + 0.5 - cfg.size / 2) / cfg.sampling_rate      # pixel centres
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    feats = torch.sin(2 * math.pi * (xx[..., None] * freqs[:, 0] + yy[..., None] * freqs[:, 1] + phases)) * amp
+    x = (feats @ (t[f"{p}.weight"] / math.sqrt(cfg.channels)).T).permute(2, 0, 1)[None]
+    for name, _isz, _osz, _cout, k, up, down, torgb in cfg.layers:
+        p = f"synthesis.{name}"
+        s = ref_dense(w, t[f"{p}.affine.weight"], t[f"{p}.affine.bias"])
+        weight = t[f"{p}.weight"]
+        if torgb:
+            wm = weight[None] * (s / math.sqrt(weight.shape[1] * k * k))[:, None, :, None, None]
+        else:
+            weight = weight / weight.square().mean(dim=[1, 2, 3], keepdim=True).sqrt()
+            s = s / s.square().mean().sqrt()
+            wm = weight[None] * s[:, None, :, None, None]
+            wm = wm / torch.sqrt(wm.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8)
+        wm = wm / t[f"{p}.magnitude_ema"].sqrt()
+        x = F.conv2d(x, wm[0], padding=k - 1) + t[f"{p}.bias"][None, :, None, None]
+        pad = sg3_padding(_isz, _osz, k, up, down, *((1, 1) if torgb else (cfg.taps, cfg.taps)))
+        x = ref3_resample(x, t.get(f"{p}.up_filter"), up, 1, pad[:2])
+        if not torgb:
+            x = F.leaky_relu(x, 0.2) * math.sqrt(2)
+        x = x.clamp(-cfg.conv_clamp, cfg.conv_clamp)
+        x = ref3_resample(x, t.get(f"{p}.down_filter"), 1, down, (0, 0))
+    return x * 0.25
+
+
+def test_a_stylegan3_pickle_is_the_papers_network(tmp_path):
+    cfg = Tiny3()
+    t = random_weights3(cfg, seed=2)
+    path = write_nvlabs3_pickle(tmp_path / "stylegan3-t.pkl", cfg, t)
+    gen = load_model_file(path)
+    assert gen.info.architecture == "StyleGAN3" and "8×8" in gen.info.description
+    for seed, psi in ((0, 1.0), (5, 0.7)):
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, cfg.z_dim))
+        with torch.no_grad():
+            ours, ref = gen.net(z, psi), reference3(cfg, t, z, psi)
+        assert ours.shape == (1, 3, 8, 8)
+        assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max())), (ours - ref).abs().max()
+    reg = _registry(tmp_path)
+    images = generate(model=str(path), seed=5, count=2, truncation=0.7, device="cpu", registry=reg)
+    assert np.array_equal(images[0], generate(model=str(path), seed=5, truncation=0.7, device="cpu", registry=reg)[0])
+    walk = generate(model=str(path), interpolate=(5, 6), steps=3, truncation=0.7, device="cpu", registry=reg)
+    assert np.array_equal(walk[0], images[0]) and np.array_equal(walk[-1], images[1])
 
 
 # --- rosinality checkpoints ------------------------------------------------------------------------

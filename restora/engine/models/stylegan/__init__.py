@@ -1,9 +1,9 @@
-"""StyleGAN2 generator files loaded as data into our own network (nothing in a file runs).
+"""StyleGAN generator files loaded as data into our own networks (nothing in a file runs).
 
 - ``nvlabs``: stylegan2-ada-pytorch / stylegan3 ``.pkl`` snapshots, through the restricted
   unpickler in ``pickle_reader``;
 - ``rosinality``: stylegan2-pytorch ``.pt`` checkpoints, through torch's weights-only loader;
-- ``network``: the StyleGAN2 generator itself (pure PyTorch, NVlabs' numerical semantics);
+- ``network``, ``network3``: StyleGAN2 and StyleGAN3 (pure PyTorch, NVlabs' numerical semantics);
 - ``model``: the network as a :class:`~restora.engine.models.generator.Generator`.
 
 This module imports no torch: the registry lists files without paying for it.

@@ -1,4 +1,4 @@
-"""A StyleGAN2 network as a :class:`~restora.engine.models.generator.Generator`.
+"""A StyleGAN2 or StyleGAN3 network as a :class:`~restora.engine.models.generator.Generator`.
 
 The format (NVlabs or rosinality) brings its authors' conventions: how a seed becomes a
 latent, and how the network's output becomes pixels. Sampling itself is shared: W =
@@ -16,7 +16,6 @@ from ...device import DeviceInfo
 from ...jobs import BadInputError, JobContext
 from ..base import ModelInfo
 from ..generator import Generator
-from .network import StyleGAN2
 
 
 @dataclass(frozen=True)
@@ -33,16 +32,16 @@ class StyleGANGenerator(Generator):
     # batch, and NVlabs' generate.py runs one at a time too.
     batch = 1
 
-    def __init__(self, path: Path, net: StyleGAN2, conventions: Conventions, has_w_avg: bool = True):
+    def __init__(self, path: Path, net, conventions: Conventions, has_w_avg: bool = True):
         self.path, self.net, self.conventions = path, net.eval(), conventions
         spec = net.spec
         self.latent_dim = spec.z_dim
         self._w_avg_ready = has_w_avg
         res, layers = spec.img_resolution, len(spec.mapping.layers)
         self.info = ModelInfo(path.stem, "generate", "user",
-                              f"StyleGAN2 generator from {path.name} ({conventions.format}): {res}×{res}, "
+                              f"{net.kind} generator from {path.name} ({conventions.format}): {res}×{res}, "
                               f"latent {spec.z_dim}, W {spec.w_dim}, {layers} mapping layers",
-                              "StyleGAN2", scale=1, in_channels=0, out_channels=3, stochastic=True,
+                              net.kind, scale=1, in_channels=0, out_channels=3, stochastic=True,
                               half=False, path=path, trusted_code=False)
 
     def prepare(self, device: DeviceInfo) -> None:

@@ -137,7 +137,7 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor], act: str = "linear", ga
     return x
 
 
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padding=(0, 0, 0, 0),
+def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: int = 1, down: int = 1, padding=(0, 0, 0, 0),
               gain: float = 1.0) -> torch.Tensor:
     """Upsample by zero insertion, pad (negative = crop), convolve with FIR ``f`` (a true
     convolution), downsample by dropping pixels. ``f``: 2-D, or 1-D taps applied separably."""
@@ -149,6 +149,9 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
         x = x.reshape(n, c, h * up, w * up)
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
     x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    if f is None:   # the identity filter: NVlabs convolves with a 1x1 [gain]
+        x = x * gain if gain != 1 else x
+        return x[:, :, ::down, ::down] if down > 1 else x
     f = (f * (gain ** (f.ndim / 2))).to(x.dtype).flip(list(range(f.ndim)))
     if f.ndim == 2:
         x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
@@ -352,6 +355,7 @@ class SynthesisNetwork(nn.Module):
 
 class StyleGAN2(nn.Module):
     """``mapping(z) -> w``; ``truncate(w, psi)``; ``synthesis(w) -> NCHW image in about [-1, 1]``."""
+    kind = "StyleGAN2"
 
     def __init__(self, spec: StyleGAN2Spec):
         super().__init__()
@@ -398,15 +402,16 @@ def check_spec(spec: StyleGAN2Spec) -> None:
         raise ValueError("an RGB output layer that is not 1x1")
 
 
-def build(spec: StyleGAN2Spec, state: dict) -> StyleGAN2:
-    """The network ``spec`` describes, holding ``state`` (our names; the tensors become its weights).
+def build(spec, state: dict, network: type = None, check: Callable = None):
+    """The network ``spec`` describes (StyleGAN2, or ``network`` checked by ``check``), holding
+    ``state`` (our names; the tensors become its weights).
 
     The layout is first built on the meta device (no memory) and every shape compared with the
     file's tensors: a small file whose settings claim a huge network is refused, not allocated.
     """
-    check_spec(spec)
+    (check or check_spec)(spec)
     with torch.device("meta"):
-        net = StyleGAN2(spec)
+        net = (network or StyleGAN2)(spec)
     want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if want.keys() != got.keys():

@@ -1,4 +1,4 @@
-"""NVlabs StyleGAN2-ADA / StyleGAN3-repository ``.pkl`` files, read as data into our StyleGAN2.
+"""NVlabs StyleGAN2-ADA / StyleGAN3 ``.pkl`` files, read as data into our StyleGAN2 or StyleGAN3.
 
 The pickle (see :mod:`.pickle_reader`) is a dict ``training_set_kwargs, G, D, G_ema,
 augment_pipe``; we sample from ``G_ema`` (the moving average of the weights NVlabs' own
@@ -20,24 +20,30 @@ import numpy as np
 import torch
 
 from ...jobs import ModelError
-from .network import (BlockSpec, ConvSpec, DenseSpec, MappingSpec, RGBSpec, SkipSpec, StyleGAN2, StyleGAN2Spec,
-                      build)
+from .network import BlockSpec, ConvSpec, DenseSpec, MappingSpec, RGBSpec, SkipSpec, StyleGAN2Spec, build
+from .network3 import InputSpec, Layer3Spec, StyleGAN3, StyleGAN3Spec
+from .network3 import check_spec as check_spec3
 from .pickle_reader import Record, read_pickle
 
-def load(path: Path) -> StyleGAN2:
-    """Our network with the file's ``G_ema`` weights."""
+def load(path: Path):
+    """Our network (StyleGAN2 or StyleGAN3) with the file's ``G_ema`` weights."""
     data = read_pickle(path)
     if not isinstance(data, dict) or not isinstance(data.get("G_ema"), Record):
         raise ModelError(f"{path}: an NVlabs pickle without a G_ema generator (not a StyleGAN training snapshot)")
     g = data["G_ema"]
+    kind = "StyleGAN3" if is_stylegan3(g) else "StyleGAN2"
     try:
-        spec = spec_of(g)
-        net = build(spec, state_of(g, spec))
+        if kind == "StyleGAN3":
+            spec = spec3_of(g)
+            net = build(spec, state_of(g, spec), StyleGAN3, check_spec3)
+        else:
+            spec = spec_of(g)
+            net = build(spec, state_of(g, spec))
     except ModelError as exc:   # a kind of generator we do not run: say which
         raise ModelError(f"{path}: {exc}") from None
     except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-        raise ModelError(f"{path}: not a StyleGAN2 generator Restora can rebuild ({first})") from None
+        raise ModelError(f"{path}: not a {kind} generator Restora can rebuild ({first})") from None
     return net
 
 
@@ -113,29 +119,88 @@ def _block(record: Record, img_channels: int) -> BlockSpec:
                      conv1, torgb, skip, _filter_shape(record))
 
 
-def spec_of(g: Record) -> StyleGAN2Spec:
-    """The network a ``Generator`` record describes."""
+def is_stylegan3(g: Record) -> bool:
+    """Fourier-feature synthesis (an ``input`` layer) instead of StyleGAN2's ``b4 .. bN`` blocks."""
+    synthesis = g.modules.get("synthesis")
+    return isinstance(synthesis, Record) and "input" in synthesis.modules
+
+
+def _mapping(g: Record) -> MappingSpec:
     if g.class_name != "Generator":
         raise ValueError(f"G_ema is a {g.class_name}, not a Generator")
-    synthesis, mapping = _child(g, "synthesis"), _child(g, "mapping")
-    if "input" in synthesis.modules or any(name.startswith("L") for name in synthesis.modules):
-        raise ModelError("a StyleGAN3 generator (Fourier-feature synthesis); Restora runs StyleGAN2 ones so far")
     if _int(g, "c_dim", 0):
         raise ModelError("a conditional (class-label) generator; Restora samples unconditional ones")
-    img_channels = _int(g, "img_channels", 3)
-    names = sorted((n for n in synthesis.modules if n.startswith("b") and n[1:].isdigit()), key=lambda n: int(n[1:]))
-    blocks = tuple(_block(_child(synthesis, n), img_channels) for n in names)
+    mapping = _child(g, "mapping")
     layers = tuple(_dense(_child(mapping, f"fc{i}")) for i in range(_int(mapping, "num_layers", 8)))
-    spec = StyleGAN2Spec(MappingSpec(_int(g, "z_dim"), _int(g, "w_dim"), layers,
-                                     isinstance(mapping.buffers.get("w_avg"), torch.Tensor)),
-                         blocks, _int(g, "img_resolution"), img_channels)
+    return MappingSpec(_int(g, "z_dim"), _int(g, "w_dim"), layers, isinstance(mapping.buffers.get("w_avg"), torch.Tensor))
+
+
+def _check_num_ws(g: Record, spec) -> None:
     num_ws = g.attr("num_ws")
     if num_ws is not None and num_ws != spec.num_ws:
         raise ValueError(f"the file says {num_ws} W inputs, its layers take {spec.num_ws}")
+
+
+def spec_of(g: Record) -> StyleGAN2Spec:
+    """The StyleGAN2 network a ``Generator`` record describes."""
+    mapping_spec = _mapping(g)
+    synthesis = _child(g, "synthesis")
+    img_channels = _int(g, "img_channels", 3)
+    names = sorted((n for n in synthesis.modules if n.startswith("b") and n[1:].isdigit()), key=lambda n: int(n[1:]))
+    blocks = tuple(_block(_child(synthesis, n), img_channels) for n in names)
+    spec = StyleGAN2Spec(mapping_spec, blocks, _int(g, "img_resolution"), img_channels)
+    _check_num_ws(g, spec)
     return spec
 
 
-def state_of(g: Record, spec: StyleGAN2Spec) -> dict:
+def _pair(value, what: str) -> tuple:
+    """A recorded ``[width, height]`` (a numpy array, list or int) as two ints."""
+    values = list(value.tolist() if hasattr(value, "tolist") else value) if not isinstance(value, int) else [value]
+    values = values * 2 if len(values) == 1 else values
+    if len(values) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{what} is not a size")
+    return tuple(values)
+
+
+def _filter(record: Record, name: str) -> Optional[tuple]:
+    f = record.buffers.get(name)
+    if f is None:
+        return None
+    if not isinstance(f, torch.Tensor) or f.ndim not in (1, 2) or f.numel() > 4096:
+        raise ValueError(f"{name} of {record.class_name} is not a FIR filter")
+    return tuple(f.shape)
+
+
+def _layer3(name: str, record: Record) -> Layer3Spec:
+    out_ch, in_ch, k, _ = _weight(record).shape
+    padding = record.attr("padding")
+    if not (isinstance(padding, (list, tuple)) and len(padding) == 4 and all(type(p) is int for p in padding)):
+        raise ValueError(f"{name}: no padding recorded")
+    return Layer3Spec(name, int(in_ch), int(out_ch), _pair(record.attr("in_size"), "in_size"),
+                      _pair(record.attr("out_size"), "out_size"), int(k), bool(record.attr("is_torgb", False)),
+                      _int(record, "up_factor"), _int(record, "down_factor"), tuple(padding), _clamp(record),
+                      _dense(_child(record, "affine")), _filter(record, "up_filter"), _filter(record, "down_filter"))
+
+
+def spec3_of(g: Record) -> StyleGAN3Spec:
+    """The StyleGAN3 network a ``Generator`` record describes (layers in ``layer_names`` order)."""
+    mapping_spec = _mapping(g)
+    synthesis = _child(g, "synthesis")
+    inp = _child(synthesis, "input")
+    channels = int(_weight(inp).shape[0])
+    input_spec = InputSpec(channels, _pair(inp.attr("size"), "size"), _num(inp.attr("sampling_rate"), "sampling_rate"),
+                           _num(inp.attr("bandwidth"), "bandwidth"), _dense(_child(inp, "affine")))
+    names = synthesis.attr("layer_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise ValueError("the synthesis network lists no layers")
+    layers = tuple(_layer3(n, _child(synthesis, n)) for n in names)
+    spec = StyleGAN3Spec(mapping_spec, input_spec, layers, _int(g, "img_resolution"), _int(g, "img_channels", 3),
+                         _num(synthesis.attr("output_scale", 0.25), "output_scale"))
+    _check_num_ws(g, spec)
+    return spec
+
+
+def state_of(g: Record, spec) -> dict:
     """The record tree's tensors under their dotted names (torch state-dict names)."""
     state: dict = {}
 
