@@ -279,7 +279,29 @@ def _stride(net) -> int:
     return 1
 
 
-def builtin_models() -> list[TorchImageModel]:
+def builtin_models() -> list:
+    """The models shipped in resources/models: Restora-format image models, and our own
+    generator (DCGAN weights, read as data like a person's DCGAN file)."""
     if not RESOURCES.is_dir():
         return []
-    return [restora_model(p) for p in sorted(RESOURCES.glob("*.safetensors")) if is_restora_file(p)]
+    found: list = []
+    for path in sorted(RESOURCES.glob("*.safetensors")):
+        if is_restora_file(path):
+            found.append(restora_model(path))
+        elif read_metadata(path).get("task") == "generate":
+            found.append(_builtin_generator(path))
+    return found
+
+
+def _builtin_generator(path: Path):
+    from safetensors.torch import load_file
+
+    from . import dcgan
+    from .generator import TorchScriptGenerator
+
+    net = dcgan.build(load_file(str(path)), path)
+    if net is None:
+        raise ModelError(f"{path}: the built-in generator's weights are not a DCGAN generator")
+    meta = read_metadata(path)
+    return TorchScriptGenerator(path, net, "DCGAN generator", trusted_code=False, source="builtin",
+                                description=printable(meta.get("description", "Restora texture generator")))

@@ -45,6 +45,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, shapes: list[tuple], norms: list[bool]):
         super().__init__()
         self.latent_dim = int(shapes[0][0])
+        self.output_range = (-1.0, 1.0)   # the last layer is a tanh: never guess from a batch
         layers: list[nn.Module] = []
         for i, (cin, cout, _kh, _kw) in enumerate(shapes):
             first, last = i == 0, i == len(shapes) - 1

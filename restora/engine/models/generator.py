@@ -138,7 +138,8 @@ class TorchScriptGenerator(Generator):
     program (see sources.load_model_file), and it is loaded once.
     """
 
-    def __init__(self, path: Path, module, what: str = "TorchScript GAN generator", trusted_code: bool = True):
+    def __init__(self, path: Path, module, what: str = "TorchScript GAN generator", trusted_code: bool = True,
+                 source: str = "user", description: Optional[str] = None):
         self.path = path
         self._module = module.eval()
         self._device = None
@@ -150,9 +151,9 @@ class TorchScriptGenerator(Generator):
                 break
         range_attr = getattr(module, "output_range", None)
         self.output_range = _output_range(range_attr)
-        self.info = ModelInfo(path.stem, "generate", "user",
-                              f"{what} from {path.name}"
-                              + (f", latent size {self.latent_dim}" if self.latent_dim else ""),
+        self.info = ModelInfo(path.stem, "generate", source,
+                              description or (f"{what} from {path.name}"
+                                              + (f", latent size {self.latent_dim}" if self.latent_dim else "")),
                               what.replace(" GAN", ""), scale=1, in_channels=0, out_channels=3,
                               stochastic=True, half=False, path=path, trusted_code=trusted_code)
 
