@@ -339,6 +339,23 @@ def test_crafted_opcodes_are_refused(tmp_path, payload, monkeypatch):
     assert not (tmp_path / "pwned").exists()
 
 
+def test_shared_and_cyclic_containers_are_walked_once(tmp_path):
+    import time
+
+    shared = []
+    for _ in range(80):            # 2**80 paths through 80 lists
+        shared = [shared, shared]
+    loop = []
+    loop.append(loop)
+    path = tmp_path / "laughs.pkl"
+    path.write_bytes(b"\x80\x04\x8c\x17torch_utils.persistence0"
+                     + pickle.dumps({"G": shared, "D": loop}, protocol=4)[2:])
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match="without a G_ema"):
+        load_model_file(path)
+    assert time.perf_counter() - start < 2
+
+
 def test_an_expanded_tensor_bomb_is_refused(tmp_path, weights):
     def tweak(g):
         g.modules["mapping"].buffers["w_avg"] = torch.zeros(1).expand(1_000_000)

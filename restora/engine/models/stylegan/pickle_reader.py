@@ -377,30 +377,41 @@ def read_legacy_storage(data: bytes) -> _Storage:
     return _Storage(flat)
 
 
-def _plain(value, depth: int = 0):
-    """Placeholders replaced by plain values (EasyDict → dict, arrays, dtypes), in place."""
+def _plain(value, depth: int = 0, seen: Optional[dict] = None):
+    """Placeholders replaced by plain values (EasyDict → dict, arrays, dtypes), in place.
+
+    Each container is visited once (``seen``): a pickle may share one list between many
+    places, or nest shared lists so that walking every path would never end."""
+    seen = {} if seen is None else seen
     if depth > MAX_DEPTH:
-        raise Refused("nesting too deep")
+        raise Refused("containers nested too deep")
+    key = id(value)
+    if key in seen:
+        return seen[key]
     if isinstance(value, _Array):
         return value.value
     if isinstance(value, _DType):
         return value.numpy()
     if isinstance(value, Record):
-        value.state = _plain(value.state, depth + 1)
+        seen[key] = value
+        value.state = _plain(value.state, depth + 1, seen)
         return value
     if isinstance(value, dict):
-        items = {k: _plain(v, depth + 1) for k, v in value.items()}
-        if type(value) is dict:
-            value.clear()
-            value.update(items)
-            return value
-        return items
+        out = value if type(value) is dict else {}
+        seen[key] = out
+        items = [(k, _plain(v, depth + 1, seen)) for k, v in value.items()]
+        out.clear() if out is value else None
+        out.update(items)
+        return out
     if isinstance(value, list):
-        value[:] = [_plain(v, depth + 1) for v in value]
+        seen[key] = value
+        value[:] = [_plain(v, depth + 1, seen) for v in value]
         return value
     if isinstance(value, tuple):
-        return tuple(_plain(v, depth + 1) for v in value)
-    if isinstance(value, (_Storage, _PendingStorage, _StorageType, _NDArrayClass)) or value is _NDArrayClass:
+        out = tuple(_plain(v, depth + 1, seen) for v in value)
+        seen[key] = out
+        return out
+    if isinstance(value, (_Storage, _PendingStorage, _StorageType)) or value is _NDArrayClass:
         raise Refused("a bare storage")
     return value
 
