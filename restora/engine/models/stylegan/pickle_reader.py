@@ -195,7 +195,7 @@ def _set(items=()) -> set:
 
 
 def _tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None) -> torch.Tensor:
-    """``torch._utils._rebuild_tensor_v2``: a view of ``storage``, bounds-checked, copied."""
+    """``torch._utils._rebuild_tensor_v2``: a bounds-checked view of ``storage``."""
     del requires_grad, hooks, metadata  # inference only: no autograd state is kept
     if not isinstance(storage, _Storage):
         raise Refused("a tensor without its storage")
