@@ -256,7 +256,7 @@ class ModelPanel(QWidget):
     def set_user_dir(self, folder) -> None:
         """Say on the Generate page which files it takes and where they go."""
         where = f", or put them in {folder}" if folder else ""
-        self.generate_note.setText("Generators it also takes: NVlabs StyleGAN2 .pkl, rosinality .pt, DCGAN "
+        self.generate_note.setText("Generators it also takes: NVlabs StyleGAN2 / StyleGAN3 .pkl, rosinality .pt, DCGAN "
                                    "weights (.pth / .safetensors), all read as data; TorchScript .pt only if "
                                    f"you trust it. Add one with File ▸ Add Model File…{where}.")
 
