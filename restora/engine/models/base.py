@@ -60,22 +60,16 @@ class ImageModel(ABC):
     """A model over image crops. Subclasses set ``info`` and implement ``process``."""
 
     info: ModelInfo
-    #: Pixels of surrounding image a crop needs so its centre matches a whole-image run.
+    #: What the model needs of its crops, read by the strategies: the fields (and meanings)
+    #: of ``strategies.Needs`` — context, alignment, padding, fixed size, memory, tiling hint.
     context_px: int = 16
-    #: Crops must start on multiples of this (networks that downsample are not shift-invariant).
     align_px: int = 1
-    #: Crops are padded to a multiple of this, to at least ``min_side``, to a square, or to
-    #: exactly ``fixed_size`` (see strategies.Needs: the strategy follows from these).
     multiple_of: int = 1
     min_side: int = 1
     square: bool = False
     fixed_size: Optional[int] = None
-    #: Rough fp32 working memory per input pixel of a crop (bytes), to size tiles.
     bytes_per_pixel: int = 64
-    #: Largest tile on the CPU: a tile is the unit of cancellation, so keep one to seconds.
     max_cpu_tile: int = 2048
-    #: "supported", "discouraged" (tiles leave seams: as big as memory allows) or "internal"
-    #: (the model needs the whole image), as spandrel's descriptors say.
     tiling: str = "supported"
 
     def prepare(self, device: DeviceInfo) -> None:

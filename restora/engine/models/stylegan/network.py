@@ -357,10 +357,10 @@ class StyleGAN2(nn.Module):
     """``mapping(z) -> w``; ``truncate(w, psi)``; ``synthesis(w) -> NCHW image in about [-1, 1]``."""
     kind = "StyleGAN2"
 
-    def __init__(self, spec: StyleGAN2Spec):
+    def __init__(self, spec: StyleGAN2Spec, synthesis: Optional[nn.Module] = None):
         super().__init__()
         self.spec = spec
-        self.synthesis = SynthesisNetwork(spec)
+        self.synthesis = synthesis if synthesis is not None else SynthesisNetwork(spec)
         self.mapping = MappingNetwork(spec.mapping, spec.num_ws)
 
     def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:

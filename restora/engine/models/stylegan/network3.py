@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .network import Dense, DenseSpec, MappingNetwork, MappingSpec, upfirdn2d
+from .network import Dense, DenseSpec, MappingSpec, StyleGAN2, upfirdn2d
 
 MAX_SIZE = 1 << 14
 
@@ -180,21 +180,12 @@ class SynthesisNetwork3(nn.Module):
         return x * self.spec.output_scale if self.spec.output_scale != 1 else x
 
 
-class StyleGAN3(nn.Module):
+class StyleGAN3(StyleGAN2):
     """The same interface as :class:`~.network.StyleGAN2` (mapping, truncate, synthesize)."""
     kind = "StyleGAN3"
 
     def __init__(self, spec: StyleGAN3Spec):
-        super().__init__()
-        self.spec = spec
-        self.synthesis = SynthesisNetwork3(spec)
-        self.mapping = MappingNetwork(spec.mapping, spec.num_ws)
-
-    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
-        return w if psi == 1 else self.mapping.w_avg.lerp(w, psi)
-
-    def synthesize(self, w: torch.Tensor, check: Optional[Callable[[], None]] = None) -> torch.Tensor:
-        return self.synthesis(w.unsqueeze(1).repeat([1, self.spec.num_ws, 1]), check)
+        super().__init__(spec, SynthesisNetwork3(spec))
 
     def forward(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
         return self.synthesize(self.truncate(self.mapping(z), psi))
