@@ -62,7 +62,15 @@ def test_cli_detect_and_auto_mask(detector_dir, cli, one_error_line, tmp_path, s
     assert code == 2 and "--auto-mask" in one_error_line(err)
 
 
-def test_no_detector_is_one_line_before_work(cli, one_error_line, tmp_path, save_image, make_image, models_dir):
+def test_no_detector_is_one_line_before_work(cli, one_error_line, tmp_path, save_image, make_image, models_dir,
+                                             monkeypatch):
+    """A bundle whose built-in detector is missing (and no detector file added)."""
+    from restora.engine import registry
+    from restora.engine.models import builtin
+
+    (tmp_path / "no-builtins").mkdir()
+    monkeypatch.setattr(builtin, "RESOURCES", tmp_path / "no-builtins")
+    monkeypatch.setattr(registry, "_default", None)
     photo = save_image(tmp_path / "p.png", make_image(20, 20, 3))
     code, _o, err = cli("inpaint", photo, "--auto-mask", "-o", tmp_path / "o.png", "--model", "telea")
     assert code == 2 and "no detect model" in one_error_line(err) and not (tmp_path / "o.png").exists()
