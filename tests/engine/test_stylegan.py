@@ -538,3 +538,113 @@ def test_cli_bad_generate_values(cli, nv_file, tmp_path, args, message):
 
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "o").exists()
+
+
+# --- regressions: small files that made the reader or nvlabs.py crash, hang or eat memory ---------
+
+def _marked(tmp_path, payload: bytes, name="crafted.pkl"):
+    path = tmp_path / name
+    path.write_bytes(b"\x80\x04\x8c\x17torch_utils.persistence0" + payload)
+    return path
+
+
+def _lput(i):
+    return b"r" + i.to_bytes(4, "little")
+
+
+def _lget(i):
+    return b"j" + i.to_bytes(4, "little")
+
+
+_INNER = b"\x80\x02ctorch.storage\n_load_from_bytes\n."   # a storage stream naming the loader again
+
+
+@pytest.mark.parametrize("payload, message", [
+    # ADDITEMS on a tensor would call tensor.add(item): a (N,1) + (1,N) broadcast is N*N floats
+    (pickle.dumps(torch.zeros(2, 1), protocol=2)[2:-1] + b"(" + pickle.dumps(torch.zeros(1, 2), protocol=2)[2:-1]
+     + b"\x90.", "adding items to a Tensor"),
+    # SETITEM on a tensor would write into the file's (read-only) bytes
+    (pickle.dumps(torch.zeros(4), protocol=2)[2:-1] + b"K\x00G@\x00\x00\x00\x00\x00\x00\x00s.", "adding items to a Tensor"),
+    # a tuple nested 200 000 deep as a dict key: hashing it overflowed the C stack (a segfault)
+    (b"}N" + b"\x85" * 200_000 + b"K\x01s.", "dict key or set item that is a tuple"),
+    (b"(N" + b"\x85" * 200_000 + b"\x91.", "dict key or set item that is a tuple"),
+    # one memo'd list of 20 000 items handed to set() 2 000 times (quadratic work from a small file)
+    (b"]" + _lput(1) + b"(" + b"K\x00" * 20_000 + b"e0" + b"c__builtin__\nset\n" + _lput(2) + b"0"
+     + (_lget(2) + _lget(1) + b"\x85R0") * 2_000 + b"N.", "rebuilt over and over"),
+    # a storage whose own torch.save stream calls _load_from_bytes again (nesting, copies per level)
+    (b"ctorch.storage\n_load_from_bytes\nC" + bytes([len(_INNER)]) + _INNER + b"\x85R.", "inside a storage"),
+])
+def test_hostile_container_and_memo_tricks_are_refused(tmp_path, payload, message):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(UnsafeModelError, match=message):
+        load_model_file(_marked(tmp_path, payload))
+    assert time.perf_counter() - start < 10
+
+
+def _dag(n):
+    shared = []
+    for _ in range(n):
+        shared = [shared, shared]
+    return shared
+
+
+def _walk_bomb(g):   # one record under 40 names, 7 levels deep: 40**7 walks
+    node = Persistent("X")
+    for _ in range(7):
+        node = Persistent("X", modules={f"m{i}": node for i in range(40)})
+    g.modules["mapping"].modules["extra"] = node
+
+
+@pytest.mark.parametrize("tweak, message", [
+    (lambda g: g.modules["mapping"].modules["fc0"].attrs.update(weight_gain=10 ** 400), "weight_gain is not a number"),
+    (lambda g: g.modules["mapping"].modules["fc0"].attrs.update(activation=_dag(60)), "activation is not a name"),
+    (lambda g: g.modules["synthesis"].modules["b4"].attrs.update(architecture=_dag(60)), "architecture is not a name"),
+    (lambda g: g.attrs.update(num_ws=_dag(60)), "count of W inputs is not a whole number"),
+    (_walk_bomb, "recorded in two places"),
+    (lambda g: g.modules["mapping"].modules.update({f"fc{i}": g.modules["mapping"].modules["fc1"] for i in range(2, 5000)})
+     or g.modules["mapping"].attrs.update(num_layers=5000), "5000 mapping layers"),
+    (lambda g: g.modules["synthesis"].modules.update({f"b{i}": g.modules["synthesis"].modules["b8"]
+                                                      for i in range(17, 5000)}), "synthesis blocks"),
+])
+def test_settings_that_would_crash_or_hang_are_refused(tmp_path, weights, tweak, message):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match=message):
+        load_model_file(_tweaked(tmp_path, weights, tweak))
+    assert time.perf_counter() - start < 10
+
+
+def test_one_tensor_under_many_names_is_not_copied_many_times(tmp_path, weights):
+    def tweak(g):   # a 4 MB tensor under 2 000 names: 8 GB of copies from a 4 MB file
+        big = torch.zeros(1 << 20)
+        g.modules["mapping"].buffers.update({f"b{i}": big for i in range(2_000)})
+
+    with pytest.raises(ModelError, match="more elements than the file has bytes"):
+        load_model_file(_tweaked(tmp_path, weights, tweak))
+
+
+def test_a_stylegan3_layer_listed_many_times_is_refused(tmp_path):
+    from stylegan_files import fake_nvlabs_modules, nvlabs_generator3
+
+    cfg = Tiny3()
+    with fake_nvlabs_modules() as (hook, easydict):
+        Persistent.hook = hook
+        try:
+            g = nvlabs_generator3(cfg, random_weights3(cfg, seed=2), easydict)
+            g.modules["synthesis"].attrs["layer_names"] = ["L0_12_6", "L1_8_6"] + ["L2_8_3"] * 10_000
+            data = pickle.dumps({"G_ema": g})
+        finally:
+            Persistent.hook = None
+    path = tmp_path / "sg3.pkl"
+    path.write_bytes(data)
+    with pytest.raises(ModelError, match="too many layers, or one twice"):
+        load_model_file(path)
+
+
+def test_cli_a_number_too_big_for_a_float_is_one_line(cli, tmp_path, weights):
+    path = _tweaked(tmp_path, weights, lambda g: g.modules["mapping"].modules["fc0"].attrs.update(weight_gain=10 ** 400))
+    code, _out, err = cli("generate", "-o", str(tmp_path / "x.png"), "--model", str(path))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "weight_gain is not a number" in err

@@ -25,9 +25,17 @@ from .network3 import InputSpec, Layer3Spec, StyleGAN3, StyleGAN3Spec
 from .network3 import check_spec as check_spec3
 from .pickle_reader import Record, read_pickle
 
+# Layer counts a real generator stays far below (NVlabs: 2 or 8 mapping layers, 15 StyleGAN3
+# layers; StyleGAN2 has a block per doubling, 4 to 8192 px): a file's own count would otherwise
+# size the loops and the network built to compare shapes with (a name listed 100 000 times).
+MAX_MAPPING_LAYERS = 64
+MAX_LAYERS3 = 64
+MAX_BLOCKS = 12
+
 def load(path: Path):
     """Our network (StyleGAN2 or StyleGAN3) with the file's ``G_ema`` weights."""
     data = read_pickle(path)
+    size = path.stat().st_size
     if not isinstance(data, dict) or not isinstance(data.get("G_ema"), Record):
         raise ModelError(f"{path}: an NVlabs pickle without a G_ema generator (not a StyleGAN training snapshot)")
     g = data["G_ema"]
@@ -35,22 +43,26 @@ def load(path: Path):
     try:
         if kind == "StyleGAN3":
             spec = spec3_of(g)
-            net = build(spec, state_of(g, spec), StyleGAN3, check_spec3)
+            net = build(spec, state_of(g, spec, size), StyleGAN3, check_spec3)
         else:
             spec = spec_of(g)
-            net = build(spec, state_of(g, spec))
+            net = build(spec, state_of(g, spec, size))
     except ModelError as exc:   # a kind of generator we do not run: say which
         raise ModelError(f"{path}: {exc}") from None
-    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError, AttributeError, ArithmeticError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise ModelError(f"{path}: not a {kind} generator Restora can rebuild ({first})") from None
     return net
 
 
 def _num(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+    try:   # float() of an int of 400 digits overflows
+        number = None if isinstance(value, bool) or not isinstance(value, numbers.Real) else float(value)
+    except OverflowError:
+        number = None
+    if number is None or not math.isfinite(number):
         raise ValueError(f"{what} is not a number")
-    return float(value)
+    return number
 
 
 def _int(record: Record, name: str, default=None) -> int:
@@ -58,6 +70,15 @@ def _int(record: Record, name: str, default=None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{record.class_name}.{name} is not a whole number")
     return int(value)
+
+
+def _str(record: Record, name: str, default: str) -> str:
+    """A recorded name (``activation``, ``architecture``). Only a str: str() of what a file holds
+    could be a list shared 2**60 ways, printed forever."""
+    value = record.attr(name, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{record.class_name}.{name} is not a name")
+    return value
 
 
 def _clamp(record: Record) -> Optional[float]:
@@ -81,7 +102,7 @@ def _weight(record: Record) -> torch.Tensor:
 
 def _dense(record: Record) -> DenseSpec:
     out_f, in_f = _weight(record).shape
-    return DenseSpec(int(in_f), int(out_f), str(record.attr("activation", "linear")),
+    return DenseSpec(int(in_f), int(out_f), _str(record, "activation", "linear"),
                      _num(record.attr("weight_gain"), "weight_gain"), _num(record.attr("bias_gain", 1), "bias_gain"))
 
 
@@ -96,7 +117,7 @@ def _conv(record: Record) -> ConvSpec:
     out_ch, in_ch, k, _ = _weight(record).shape
     return ConvSpec(int(in_ch), int(out_ch), _int(record, "resolution"), _dense(_child(record, "affine")),
                     kernel_size=int(k), up=_int(record, "up", 1), use_noise=bool(record.attr("use_noise", True)),
-                    activation=str(record.attr("activation", "lrelu")),
+                    activation=_str(record, "activation", "lrelu"),
                     act_gain=_num(record.attr("act_gain", math.sqrt(2)), "act_gain"), conv_clamp=_clamp(record),
                     filter_shape=_filter_shape(record))
 
@@ -115,7 +136,7 @@ def _block(record: Record, img_channels: int) -> BlockSpec:
         out_ch, sk_in, _, _ = _weight(sk).shape
         skip = SkipSpec(int(sk_in), int(out_ch), _num(sk.attr("weight_gain"), "weight_gain"), _filter_shape(sk))
     return BlockSpec(_int(record, "resolution"), in_ch, conv1.out_channels, img_channels,
-                     str(record.attr("architecture", "skip")), _conv(_child(record, "conv0")) if in_ch else None,
+                     _str(record, "architecture", "skip"), _conv(_child(record, "conv0")) if in_ch else None,
                      conv1, torgb, skip, _filter_shape(record))
 
 
@@ -131,13 +152,20 @@ def _mapping(g: Record) -> MappingSpec:
     if _int(g, "c_dim", 0):
         raise ModelError("a conditional (class-label) generator; Restora samples unconditional ones")
     mapping = _child(g, "mapping")
-    layers = tuple(_dense(_child(mapping, f"fc{i}")) for i in range(_int(mapping, "num_layers", 8)))
+    num_layers = _int(mapping, "num_layers", 8)
+    if not 0 < num_layers <= MAX_MAPPING_LAYERS:
+        raise ValueError(f"{num_layers} mapping layers")
+    layers = tuple(_dense(_child(mapping, f"fc{i}")) for i in range(num_layers))
     return MappingSpec(_int(g, "z_dim"), _int(g, "w_dim"), layers, isinstance(mapping.buffers.get("w_avg"), torch.Tensor))
 
 
 def _check_num_ws(g: Record, spec) -> None:
     num_ws = g.attr("num_ws")
-    if num_ws is not None and num_ws != spec.num_ws:
+    if num_ws is None:
+        return
+    if isinstance(num_ws, bool) or not isinstance(num_ws, int):   # never formatted: it may be anything
+        raise ValueError("the file's count of W inputs is not a whole number")
+    if num_ws != spec.num_ws:
         raise ValueError(f"the file says {num_ws} W inputs, its layers take {spec.num_ws}")
 
 
@@ -146,7 +174,10 @@ def spec_of(g: Record) -> StyleGAN2Spec:
     mapping_spec = _mapping(g)
     synthesis = _child(g, "synthesis")
     img_channels = _int(g, "img_channels", 3)
-    names = sorted((n for n in synthesis.modules if n.startswith("b") and n[1:].isdigit()), key=lambda n: int(n[1:]))
+    names = [n for n in synthesis.modules if isinstance(n, str) and n.startswith("b") and n[1:].isdigit()]
+    if len(names) > MAX_BLOCKS:
+        raise ValueError(f"{len(names)} synthesis blocks")
+    names.sort(key=lambda n: int(n[1:]))
     blocks = tuple(_block(_child(synthesis, n), img_channels) for n in names)
     spec = StyleGAN2Spec(mapping_spec, blocks, _int(g, "img_resolution"), img_channels)
     _check_num_ws(g, spec)
@@ -193,6 +224,8 @@ def spec3_of(g: Record) -> StyleGAN3Spec:
     names = synthesis.attr("layer_names")
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise ValueError("the synthesis network lists no layers")
+    if len(names) > MAX_LAYERS3 or len(set(names)) != len(names):
+        raise ValueError("the synthesis network lists too many layers, or one twice")
     layers = tuple(_layer3(n, _child(synthesis, n)) for n in names)
     spec = StyleGAN3Spec(mapping_spec, input_spec, layers, _int(g, "img_resolution"), _int(g, "img_channels", 3),
                          _num(synthesis.attr("output_scale", 0.25), "output_scale"))
@@ -200,23 +233,36 @@ def spec3_of(g: Record) -> StyleGAN3Spec:
     return spec
 
 
-def state_of(g: Record, spec) -> dict:
-    """The record tree's tensors under their dotted names (torch state-dict names)."""
-    state: dict = {}
+def state_of(g: Record, spec, file_size: int) -> dict:
+    """The record tree's tensors under their dotted names (torch state-dict names).
+
+    A pickle's memo lets one record or tensor appear under any number of names for a few bytes
+    each: each record is walked once (a module tree shares none), and the tensors are copied
+    only if they hold no more elements than the file has bytes (each element takes at least one
+    there), so a small file cannot ask for gigabytes of copies."""
+    found: dict = {}
+    seen: set = set()
 
     def walk(record: Record, prefix: str, depth: int) -> None:
         if depth > 8:
             raise ValueError("layers nested too deep")
+        if id(record) in seen:
+            raise ValueError(f"{prefix[:-1]} is a layer recorded in two places")
+        seen.add(id(record))
         for table in (record.parameters, record.buffers):
             for name, value in table.items():
-                if isinstance(value, torch.Tensor):   # a copy: the reader's tensors view the file's bytes
-                    state[prefix + name] = value.to(torch.float32, copy=True)
+                if isinstance(value, torch.Tensor):
+                    found[prefix + str(name)] = value
         for name, child in record.modules.items():
             if isinstance(child, Record):
                 walk(child, f"{prefix}{name}.", depth + 1)
 
     for name in ("mapping", "synthesis"):
         walk(_child(g, name), f"{name}.", 0)
+    if sum(t.numel() for t in found.values()) > file_size:
+        raise ValueError("its tensors share memory: more elements than the file has bytes")
+    # copies: the reader's tensors view the file's bytes
+    state = {name: value.to(torch.float32, copy=True) for name, value in found.items()}
     for i, layer in enumerate(spec.mapping.layers):   # layers recorded without a bias add none
         state.setdefault(f"mapping.fc{i}.bias", torch.zeros(layer.out_features))
     if not spec.mapping.has_w_avg:

@@ -9,7 +9,13 @@ embedded in the pickle. Here nothing from a file is imported, called or executed
 - calls (REDUCE), object creation (NEWOBJ) and state setting (BUILD) are allowed only on
   those functions and on our own placeholder classes, never on whatever else is on the stack;
 - a ``torch_utils.persistence`` object becomes a :class:`Record` holding its recorded state;
-  its ``module_src`` is kept as a string and never executed.
+  its ``module_src`` is kept as a string and never executed;
+- the container opcodes (APPEND, SETITEM, ADDITEMS, ...) act only on plain lists, dicts and
+  sets, whose keys are names or numbers: pickle would otherwise call ``.add`` or
+  ``__setitem__`` on whatever is on the stack (a tensor: broadcasting, gigabytes), and hash
+  keys of any depth (a tuple nested a million deep overflows the C stack);
+- the rebuilders' work is charged against the file's size: the memo (BINGET) lets a few bytes
+  hand the same big list, array state or storage to a rebuilder again and again.
 
 Tensors inside NVlabs pickles are pickled by torch itself: ``_rebuild_tensor_v2(storage, ...)``
 where the storage is ``torch.storage._load_from_bytes(b)`` and ``b`` a nested legacy
@@ -21,6 +27,7 @@ bytes. That stream is parsed here too, by the same restricted unpickler.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import warnings
@@ -38,6 +45,7 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C       # torch.serialization.MAGIC_NUMBER
 LEGACY_PROTOCOL = 1001
 MAX_RECORDS = 100_000                        # persistent objects in one file (FFHQ-1024: ~1 000)
 MAX_DEPTH = 200                              # nesting of containers when made plain
+WORK_SLACK = 1 << 20                         # rebuilder work allowed beyond the file's size
 
 
 class Refused(Exception):
@@ -184,14 +192,29 @@ def _ordered_dict(items=()) -> dict:
     for pair in items:   # protocol 0/1 files pass [[key, value], ...]
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise Refused("OrderedDict items")
-        out[pair[0]] = pair[1]
+        out[_key(pair[0])] = pair[1]
     return out
 
 
 def _set(items=()) -> set:
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise Refused("set items")
-    return set(items)
+    return set(_keys(items))
+
+
+def _key(key):
+    """A dict key or set item: a name or a number (NVlabs' are names). Anything else would be
+    hashed by Python: a deep tuple's hash recurses in C past the stack, a wide one costs its
+    length every time the memo hands it over again."""
+    if type(key) in (str, float, bool) or key is None or (type(key) is int and key.bit_length() <= 64):
+        return key
+    raise Refused(f"a dict key or set item that is a {type(key).__name__}")
+
+
+def _keys(items):
+    for item in items:
+        _key(item)
+    return items
 
 
 def _tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None) -> torch.Tensor:
@@ -287,15 +310,19 @@ class _Unpickler(pickle._Unpickler):
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, file, storages: Optional[dict] = None):
+    def __init__(self, file, storages: Optional[dict] = None, nested: bool = False, work: int = 0):
         super().__init__(file)
         self._storages = storages      # the nested stream's persistent ids (else refused)
+        self._nested = nested          # a storage's own torch.save stream: storage types only
         self._records = 0
+        self._work_left = work         # elements the rebuilders may still handle (see _charge)
 
     def find_class(self, module, name):
         key = (module, name)
         if module == "torch" and self._storages is not None and name in _STORAGE_TYPES:
             return _StorageType(_STORAGE_TYPES[name])
+        if self._nested:   # torch.save of one storage names nothing else (no rebuilders, no nesting)
+            raise Refused(f"{module}.{name} inside a storage")
         if module.startswith("dnnlib.tflib"):
             raise Refused("TensorFlow")
         if key not in ALLOWED:
@@ -315,11 +342,21 @@ class _Unpickler(pickle._Unpickler):
             raise Refused("storage id")
         return pending
 
+    def _charge(self, values) -> None:
+        """Count the lengths of a rebuilder's arguments against the file's size. In a real file
+        each list, bytes or shape reaches a rebuilder once (and takes at least that many bytes);
+        through the memo a small file could hand the same big one over a million times."""
+        self._work_left -= sum(len(v) for v in values
+                               if isinstance(v, (str, bytes, bytearray, list, tuple, dict, set, frozenset)))
+        if self._work_left < 0:
+            raise Refused("the same data rebuilt over and over (more work than the file holds)")
+
     def _reduce(self):
         args = self.stack.pop()
         func = self.stack[-1]
         if id(func) not in _CALLABLE or not isinstance(args, tuple):
             raise Refused(f"a call to {type(func).__name__}")
+        self._charge(args)
         if func is _record:
             self._records += 1
             if self._records > MAX_RECORDS:
@@ -338,7 +375,46 @@ class _Unpickler(pickle._Unpickler):
         inst = self.stack[-1]
         if not isinstance(inst, _BUILDABLE):
             raise Refused(f"setting the state of a {type(inst).__name__}")
+        self._charge(state if isinstance(state, tuple) else (state,))
         inst.__setstate__(state)
+
+    # Containers: pickle calls .append/.extend/.add/__setitem__ on whatever is on the stack, and
+    # hashes any key; here only plain lists, dicts and sets, keyed by names and numbers.
+    def _target(self, types):
+        target = self.stack[-1]
+        if type(target) not in types:
+            raise Refused(f"adding items to a {type(target).__name__}")
+        return target
+
+    def _append(self):
+        value = self.stack.pop()
+        self._target((list,)).append(value)
+
+    def _appends(self):
+        items = self.pop_mark()
+        self._target((list,)).extend(items)
+
+    def _setitem(self):
+        value = self.stack.pop()
+        key = self.stack.pop()
+        self._target((dict, _EasyDict))[_key(key)] = value
+
+    def _setitems(self):
+        items = self.pop_mark()
+        target = self._target((dict, _EasyDict))
+        for i in range(0, len(items), 2):
+            target[_key(items[i])] = items[i + 1]
+
+    def _dict(self):
+        items = self.pop_mark()
+        self.append({_key(items[i]): items[i + 1] for i in range(0, len(items), 2)})
+
+    def _additems(self):
+        items = self.pop_mark()
+        self._target((set,)).update(_keys(items))
+
+    def _frozenset(self):
+        self.append(frozenset(_keys(self.pop_mark())))
 
     def _refuse(self):
         raise Refused("an opcode that builds arbitrary objects")
@@ -346,6 +422,13 @@ class _Unpickler(pickle._Unpickler):
     dispatch[pickle.REDUCE[0]] = _reduce
     dispatch[pickle.NEWOBJ[0]] = _newobj
     dispatch[pickle.BUILD[0]] = _build
+    dispatch[pickle.APPEND[0]] = _append
+    dispatch[pickle.APPENDS[0]] = _appends
+    dispatch[pickle.SETITEM[0]] = _setitem
+    dispatch[pickle.SETITEMS[0]] = _setitems
+    dispatch[pickle.DICT[0]] = _dict
+    dispatch[pickle.ADDITEMS[0]] = _additems
+    dispatch[pickle.FROZENSET[0]] = _frozenset
     for _op in (pickle.NEWOBJ_EX, pickle.INST, pickle.OBJ, pickle.EXT1, pickle.EXT2, pickle.EXT4):
         dispatch[_op[0]] = _refuse
     del _op
@@ -354,14 +437,18 @@ class _Unpickler(pickle._Unpickler):
 def read_legacy_storage(data: bytes) -> _Storage:
     """The one storage a nested legacy ``torch.save`` stream holds (see the module docstring)."""
     stream = io.BytesIO(data)
-    if _Unpickler(stream).load() != LEGACY_MAGIC or _Unpickler(stream).load() != LEGACY_PROTOCOL:
+
+    def next_pickle(storages=None):
+        return _Unpickler(stream, storages, nested=True).load()
+
+    if next_pickle() != LEGACY_MAGIC or next_pickle() != LEGACY_PROTOCOL:
         raise Refused("a storage that is not a torch.save stream")
-    info = _Unpickler(stream).load()
+    info = next_pickle()
     if not isinstance(info, dict) or info.get("little_endian") is not True:
         raise Refused("a big-endian storage")
     storages: dict = {}
-    obj = _Unpickler(stream, storages).load()
-    keys = _Unpickler(stream).load()
+    obj = next_pickle(storages)
+    keys = next_pickle()
     if not isinstance(obj, _PendingStorage) or keys != [obj.key] or set(storages) != {obj.key}:
         raise Refused("a storage stream holding other objects")
     (numel,) = struct.unpack("<q", stream.read(8).ljust(8, b"\0"))
@@ -424,7 +511,7 @@ def read_pickle(path: Path) -> Any:
     """
     try:
         with open(path, "rb") as fh:
-            return _plain(_Unpickler(fh).load())
+            return _plain(_Unpickler(fh, work=2 * os.fstat(fh.fileno()).st_size + WORK_SLACK).load())
     except Refused as exc:
         what = str(exc)
         if what == "TensorFlow":
