@@ -99,12 +99,8 @@ class MappingSpec:
     has_w_avg: bool = True
 
 
-@dataclass(frozen=True)
-class StyleGAN2Spec:
-    mapping: MappingSpec
-    blocks: tuple                  # BlockSpec, 4x4 first
-    img_resolution: int
-    img_channels: int
+class MappedSpec:
+    """z and w sizes of a generator spec, read from its ``mapping`` (StyleGAN2 and 3 alike)."""
 
     @property
     def z_dim(self) -> int:
@@ -113,6 +109,14 @@ class StyleGAN2Spec:
     @property
     def w_dim(self) -> int:
         return self.mapping.w_dim
+
+
+@dataclass(frozen=True)
+class StyleGAN2Spec(MappedSpec):
+    mapping: MappingSpec
+    blocks: tuple                  # BlockSpec, 4x4 first
+    img_resolution: int
+    img_channels: int
 
     @property
     def num_ws(self) -> int:

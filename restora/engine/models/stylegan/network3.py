@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .network import Dense, DenseSpec, MappingSpec, StyleGAN2, upfirdn2d
+from .network import Dense, DenseSpec, MappedSpec, MappingSpec, StyleGAN2, upfirdn2d
 
 MAX_SIZE = 1 << 14
 
@@ -50,21 +50,13 @@ class Layer3Spec:
 
 
 @dataclass(frozen=True)
-class StyleGAN3Spec:
+class StyleGAN3Spec(MappedSpec):
     mapping: MappingSpec
     input: InputSpec
     layers: tuple               # Layer3Spec, ...; the last is ToRGB
     img_resolution: int
     img_channels: int
     output_scale: float = 0.25
-
-    @property
-    def z_dim(self) -> int:
-        return self.mapping.z_dim
-
-    @property
-    def w_dim(self) -> int:
-        return self.mapping.w_dim
 
     @property
     def num_ws(self) -> int:
