@@ -598,7 +598,16 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised as an interrupt so the same clean-up runs (no .part file is left)."""
 
 
-def _raise_terminated(_signum, _frame) -> None:
+def _raise_terminated(signum, frame) -> None:
+    # An exception raised inside a finaliser (__del__, e.g. tqdm's, run by the garbage
+    # collector) is printed and dropped by Python, and the job would go on: deliver the
+    # signal again a moment later, outside it.
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
+        f = f.f_back
     raise Terminated()
 
 
