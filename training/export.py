@@ -165,19 +165,21 @@ GENERATOR_NAME = "restora-texture-gan"
 
 def export_generator(ckpt, config, out_dir=None, dtype="float32"):
     """The texture GAN's generator: best.pt's EMA weights with their standing batch-norm
-    statistics (train_generator.py), written as the plain DCGAN state dict that
-    ``restora.engine.models.dcgan.build`` reads (names ``main.<i>.*``; sizes from the shapes).
+    statistics (train_generator.py).
 
-    The metadata carries no ``restora_arch``: a file with one goes to the built-in loader,
-    which has no DCGAN, while without it the file reaches the dcgan loader like any DCGAN state
-    dict a person brings. float32 by default, so the file computes exactly what was validated
-    (``--dtype float16`` halves it). Checked here: the file, read back through dcgan.build,
-    gives bit-identical output to the trainer's network with the same weights."""
+    A DCGAN run (gen_v1) is written as the plain DCGAN state dict that
+    ``restora.engine.models.dcgan.build`` reads, like any DCGAN file a person brings. A
+    ``TextureGenerator`` run (gen_v2 on) names its class and kwargs in ``generator_arch`` /
+    ``generator_config``, which only the built-in generator loader reads (builtin.py). Neither
+    carries ``restora_arch`` (that is the image models' loader). float32 by default, so the
+    file computes exactly what was validated (``--dtype float16`` halves it). Checked here:
+    the file, read back through the app's own loader, gives bit-identical output to the
+    trainer's network with the same weights."""
     from pathlib import Path
 
     from safetensors.torch import load_file
 
-    from restora.engine.models import dcgan
+    from restora.engine.models import builtin, dcgan
     import train_generator as TG
 
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -191,12 +193,12 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
     net.eval()
     val = st.get("val", {})
     latent = int(cfg["net"]["latent"])
+    texture = cfg["net"].get("arch") == "TextureGenerator"
     meta = {
         "name": GENERATOR_NAME,
         "task": "generate",
-        "description": "Restora texture generator: small DCGAN of 64x64 natural photo and texture patches "
-                       "(colour and gray), sources of texture for repairs",
-        "format": "dcgan-state-dict",
+        "description": ("Restora texture generator: small GAN of 64x64 natural photo and texture patches "
+                        "(colour and gray), sources of texture for repairs"),
         "latent_dim": str(latent),
         "latent": "standard normal; seed N: torch.randn(latent_dim, generator=torch.Generator().manual_seed(N))",
         "resolution": str(TG.SIZE),
@@ -208,17 +210,25 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
         "val_swd": "%.2f" % val.get("swd", float("nan")),
         "val_swd_levels": ",".join("%.2f" % val.get(k, float("nan")) for k in TG.SWD.NAMES),
     }
+    if texture:
+        meta.update(format="restora-generator", generator_arch="TextureGenerator",
+                    generator_config=json.dumps({"latent": latent, "widths": list(cfg["net"]["widths"])}))
+    else:
+        meta["format"] = "dcgan-state-dict"
     out_dir = out_dir or OUT
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, GENERATOR_NAME + ".safetensors")
     save_file(sd, path, metadata=meta)
     os.chmod(path, 0o644)
-    back = dcgan.build(load_file(path), Path(path))
-    assert back is not None, "dcgan.build does not recognise the exported weights"
+    if texture:
+        back = builtin.builtin_generator_net(Path(path))
+    else:
+        back = dcgan.build(load_file(path), Path(path))
+    assert back is not None, "the app's loader does not recognise the exported weights"
     z = TG.seed_latents(range(16), latent)
     with torch.no_grad():
         a, b = back(z), net(z)
-    assert torch.equal(a, b), "dcgan.build computes something else: max diff %g" % (a - b).abs().max()
+    assert torch.equal(a, b), "the app's loader computes something else: max diff %g" % (a - b).abs().max()
     ref = TG.build_generator(cfg["net"])
     ref.load_state_dict(st["model"])
     with torch.no_grad():
@@ -226,14 +236,14 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
     print("wrote", path, "%.2f MB" % (os.path.getsize(path) / 1e6),
           "params %d" % sum(v.numel() for v in sd.values() if v.is_floating_point()),
           "step", st.get("step"), "val swd", meta["val_swd"],
-          "| dcgan.build: identical; vs the float32 checkpoint: max diff %.2g (%.2f levels)"
+          "| app loader: identical; vs the float32 checkpoint: max diff %.2g (%.2f levels)"
           % (drift, drift * 127.5))
     return path
 
 
 DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
                   "sr": "sr_x2_v4.json", "inpaint": "inpaint.json", "detect": "detect.json",
-                  "generator": "generator.json"}  # the shipped runs
+                  "generator": "generator_v2.json"}  # the shipped runs
 
 
 def main():

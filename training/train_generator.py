@@ -84,7 +84,10 @@ def generator_shapes(net: dict) -> list[tuple]:
     return [(widths[i], widths[i + 1], 4, 4) for i in range(len(widths) - 1)]
 
 
-def build_generator(net: dict) -> DCGANGenerator:
+def build_generator(net: dict) -> nn.Module:
+    if net.get("arch") == "TextureGenerator":   # resize-convolutions (gen_v2 on); PyTorch's default init
+        from restora.engine.models.nets import TextureGenerator
+        return TextureGenerator(int(net["latent"]), net["widths"])
     shapes = generator_shapes(net)
     g = DCGANGenerator(shapes, [True] * (len(shapes) - 1) + [False])
     for m in g.modules():   # DCGAN init
@@ -379,7 +382,7 @@ def main():
     latent = int(cfg["net"]["latent"])
 
     model = build_generator(cfg["net"]).to(device)
-    disc = Discriminator(cfg["net"].get("disc_channels", cfg["net"]["channels"])).to(device)
+    disc = Discriminator(cfg["net"].get("disc_channels") or cfg["net"]["channels"]).to(device)
     betas = tuple(cfg.get("betas", (0.5, 0.999)))
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg["lr_d"], betas=betas)

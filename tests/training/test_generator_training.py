@@ -198,3 +198,27 @@ def test_generator_training_checkpoints_resumes_and_exports(tmp_path):
     model = load_model_file(path)   # through the app's own loader: the DCGAN entry
     assert type(model).__name__ == "TorchScriptGenerator" and model.latent_dim == 8
     assert "DCGAN" in model.info.description and model.info.trusted_code is False
+
+
+def test_a_texture_generator_run_exports_what_the_built_in_loader_reads(tmp_path):
+    """gen_v2 on: resize-convolutions; the file names its class, and reads back bit-identically."""
+    net_cfg = {"arch": "TextureGenerator", "latent": 8, "widths": [16, 8, 8, 4, 4], "disc_channels": 4}
+    torch.manual_seed(2)
+    net = _trained_like(TG.build_generator(net_cfg))
+    ckpt, config = tmp_path / "best.pt", tmp_path / "gen.json"
+    torch.save({"model": net.state_dict(), "step": 7, "val": {"swd": 50.0}}, ckpt)
+    cfg = json.loads((REPO / "training" / "configs" / "generator_v2.json").read_text())
+    config.write_text(json.dumps(dict(cfg, net=net_cfg)))
+    res = subprocess.run([sys.executable, str(REPO / "training" / "export.py"), "generator", "--ckpt", str(ckpt),
+                          "--config", str(config), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / "out" / "restora-texture-gan.safetensors"
+    from restora.engine.models import builtin
+    meta = builtin.read_metadata(path)
+    assert meta["generator_arch"] == "TextureGenerator" and "restora_arch" not in meta
+    back = builtin.builtin_generator_net(path)
+    z = TG.seed_latents(range(4), 8)
+    with torch.no_grad():
+        out = back(z)
+        assert out.shape == (4, 3, 64, 64) and torch.equal(out, net(z))

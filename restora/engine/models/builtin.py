@@ -297,15 +297,48 @@ def builtin_models() -> list:
     return found
 
 
-def _builtin_generator(path: Path):
+#: the generator classes a shipped file may name (``generator_arch``)
+_GENERATOR_ARCHS = ("TextureGenerator",)
+
+
+def builtin_generator_net(path: Path):
+    """The network of a shipped generator file: our ``TextureGenerator`` when its metadata names
+    it (with bounded kwargs, and weights exactly of that shape), else read as DCGAN weights."""
     from safetensors.torch import load_file
 
     from . import dcgan
+
+    meta = read_metadata(path)
+    state = load_file(str(path))
+    arch = meta.get("generator_arch")
+    if arch is None:
+        net = dcgan.build(state, path)
+        if net is None:
+            raise ModelError(f"{path}: the built-in generator's weights are not a DCGAN generator")
+        return net
+    if arch not in _GENERATOR_ARCHS:
+        raise ModelError(f"{path}: unknown generator architecture '{printable(arch, 40)}'")
+    from . import nets
+
+    try:
+        raw = meta.get("generator_config", "{}")
+        if len(raw) > _MAX_CONFIG_BYTES:
+            raise ValueError(f"generator_config is {len(raw)} bytes")
+        config = json.loads(raw)
+        _check_config(config)
+        net = nets.build(arch, config)
+        net.load_state_dict(state, strict=True)
+    except (KeyError, ValueError, TypeError, RuntimeError, RecursionError) as exc:
+        raise ModelError(f"{path}: the built-in generator's weights do not match its "
+                         f"{arch} ({printable(exc, 100) or type(exc).__name__})") from exc
+    return net.eval()
+
+
+def _builtin_generator(path: Path):
     from .generator import TorchScriptGenerator
 
-    net = dcgan.build(load_file(str(path)), path)
-    if net is None:
-        raise ModelError(f"{path}: the built-in generator's weights are not a DCGAN generator")
+    net = builtin_generator_net(path)
     meta = read_metadata(path)
-    return TorchScriptGenerator(path, net, "DCGAN generator", trusted_code=False, source="builtin",
+    what = "Restora texture generator" if meta.get("generator_arch") else "DCGAN generator"
+    return TorchScriptGenerator(path, net, what, trusted_code=False, source="builtin",
                                 description=printable(meta.get("description", "Restora texture generator")))

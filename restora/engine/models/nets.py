@@ -462,3 +462,40 @@ class DamageDetector(nn.Module):
         d1 = self.dec1(self.act(self.up2(f2)) + f1)
         d0 = self.dec0(self.act(self.up1(d1)) + f0)
         return self.tail(d0)[..., :h, :w]
+
+
+class TextureGenerator(nn.Module):
+    """The built-in texture GAN: latent z (N x ``latent``) -> 4x4 -> four 2x stages -> 3 x 64 x 64.
+
+    Each stage is a nearest-neighbour 2x upsample then 3x3 convolutions with batch norm and
+    ReLU (resize-convolutions: Odena et al. 2016), the last a 3x3 convolution to RGB and a
+    tanh (output in [-1, 1]). It replaces a DCGAN of 4x4 transposed convolutions whose
+    samples repeated a ~16 px tile: the 4x4 base's cells barely mixed on the way up, while
+    here the 3x3 convolutions at every size blend neighbouring cells.
+    """
+
+    def __init__(self, latent: int = 128, widths: List[int] = (192, 96, 48, 24, 16)):
+        super().__init__()
+        widths = [int(w) for w in widths]
+        self.latent_dim, self.output_range = int(latent), (-1.0, 1.0)
+        self.fc = nn.Linear(self.latent_dim, widths[0] * 16, bias=False)
+
+        def conv(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+        layers: list = [nn.BatchNorm2d(widths[0]), nn.ReLU(True), *conv(widths[0], widths[0])]
+        for i in range(1, len(widths)):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), *conv(widths[i - 1], widths[i])]
+            if i < len(widths) - 1:   # the full-size stage is already the costliest: one conv there
+                layers += conv(widths[i], widths[i])
+        layers += [nn.Conv2d(widths[-1], 3, 3, 1, 1), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.base = widths[0]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.reshape(z.shape[0], self.latent_dim)
+        return self.main(self.fc(z).reshape(z.shape[0], self.base, 4, 4))
+
+
+ARCHS["TextureGenerator"] = TextureGenerator
+__all__.append("TextureGenerator")
