@@ -73,9 +73,9 @@ class ActionsMixin:
         A("invert_mask", "&Invert Mask", self.invert_mask, "Ctrl+Shift+I", "Invert the mask", "invert")
         A("detect", "&Detect Damage", self.detect_damage, "Ctrl+D",
           "Propose a mask over scratches, dust, stains and tears (one undoable step; refine it with the brush)",
-          None)
+          "detect")
         A("sensitivity", "Detection &Sensitivity…", self.detection_sensitivity_dialog, None,
-          "Mark more or less of what the detector found, without running it again", None)
+          "Mark more or less of what the detector found, without running it again", "sensitivity")
         A("load_mask", "&Load Mask…", self.load_mask, None, "Load a mask image (white or opaque = fill)", "mask-load")
         A("save_mask", "&Save Mask…", self.save_mask, None, "Save the mask as a black-and-white PNG", "mask-save")
         A("show_mask", "Show &Mask", self.set_mask_visible, "M", "Show or hide the red mask overlay", "mask-show",

@@ -17,6 +17,7 @@ NAMES = {
     "classical": "mdi6.cog-outline", "builtin": "mdi6.star-outline", "user": "mdi6.file-outline",
     "device-gpu": "mdi6.expansion-card", "device-cpu": "mdi6.cpu-64-bit", "history": "mdi6.history",
     "close": "mdi6.close", "app": "mdi6.image-auto-adjust", "recent": "mdi6.clock-outline", "warning": "mdi6.alert-outline",
+    "detect": "mdi6.magnify-scan", "sensitivity": "mdi6.tune-variant",
 }
 
 

@@ -43,6 +43,7 @@ def test_detect_then_move_the_sensitivity(window, qtbot, open_doc, detector, mon
     painted[2:5, 2:5] = True
     doc.push_mask(array_to_mask(painted), "paint")
     assert not window.act_sensitivity.isEnabled()
+    assert not window.act_detect.icon().isNull() and not window.act_sensitivity.icon().isNull()
     window.act_detect.trigger()
     job = window.job
     qtbot.waitUntil(lambda: window.job is None, timeout=20000)
