@@ -51,3 +51,20 @@ def test_a_dcgan_state_dict_samples_like_the_original(tmp_path, suffix):
 def test_other_weights_are_not_taken_for_a_generator(model_files, tmp_path):
     reg = Registry(user_dir=tmp_path / "none", include_builtin=False)
     assert reg.get(str(model_files["rgb_x2"]), "upscale").info.architecture == "RealESRGAN Compact"
+
+
+def test_an_image_model_file_is_read_once_while_being_recognised(tmp_path, monkeypatch):
+    """The DCGAN check reads the weights; spandrel then gets those, not a second read."""
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact   # spandrel's own SRVGGNetCompact
+
+    from restora.engine.models import sources, spandrel_models
+
+    path = tmp_path / "compact-x2.safetensors"
+    save_file({k: v.contiguous() for k, v in Compact(num_feat=8, num_conv=2, upscale=2).state_dict().items()}, str(path))
+    reads = []
+    real = spandrel_models.read_state_dict
+    monkeypatch.setattr(spandrel_models, "read_state_dict", lambda p, m=None: reads.append(p) or real(p, m))
+    model = sources.load_model_file(path)
+    assert (model.info.task, model.info.scale) == ("upscale", 2) and reads == [path]
+    assert not sources._read and not sources._pending   # nothing kept after the call

@@ -58,10 +58,15 @@ def _dcgan(path: Path, kind: ModelFileKind):
     except ModelError:
         return None   # the spandrel entry says what is wrong with it
     net = dcgan.build(state_dict, path)
-    return TorchScriptGenerator(path, net, "DCGAN generator", trusted_code=False) if net is not None else None
+    if net is None:
+        _read[path] = state_dict   # for the spandrel entry next: a big file is read once
+        return None
+    return TorchScriptGenerator(path, net, "DCGAN generator", trusted_code=False)
 
 
-_pending: dict = {}   # a DCGAN detected by reading the weights, handed to its loader (read once)
+# what the DCGAN check read, handed on within one load_model_file call (then dropped):
+_pending: dict = {}   # a DCGAN generator, to its loader
+_read: dict = {}      # the weights of anything else, to spandrel
 
 
 def _is_dcgan(path: Path, kind: ModelFileKind) -> bool:
@@ -80,7 +85,7 @@ SOURCES: list[ModelSource] = [
     ModelSource("nvlabs", stylegan.is_nvlabs, stylegan.load_nvlabs),
     ModelSource("rosinality", stylegan.is_rosinality, stylegan.load_rosinality),
     ModelSource("dcgan", _is_dcgan, lambda p, _k: _pending.pop(p)),
-    ModelSource("spandrel", lambda _p, k: k.kind in ("safetensors", "pickle"), lambda p, _k: spandrel_model(p)),
+    ModelSource("spandrel", lambda _p, k: k.kind in ("safetensors", "pickle"), lambda p, _k: spandrel_model(p, state_dict=_read.pop(p, None))),
 ]
 
 
@@ -95,9 +100,13 @@ def load_model_file(path: Path) -> AnyModel:
     kind = sniff_model_file(path)
     if kind.is_program and not trust.is_trusted(path):
         raise untrusted_error(path, kind)
-    for source in SOURCES:
-        if source.detect(path, kind):
-            return source.load(path, kind)
+    try:
+        for source in SOURCES:
+            if source.detect(path, kind):
+                return source.load(path, kind)
+    finally:
+        _pending.pop(path, None)
+        _read.pop(path, None)
     raise ModelError(f"{path}: {kind.what}; Restora cannot run these yet")
 
 

@@ -95,11 +95,12 @@ def _check_layer_numbers(state_dict: dict, path: Path) -> None:
                              f"{len(numbers)} of them (a damaged or crafted file)")
 
 
-def describe(path: Path, module=None):
-    """Load ``path`` (or a trusted program's weights) with spandrel on the CPU; returns the descriptor."""
+def describe(path: Path, module=None, state_dict=None):
+    """Load ``path`` (or a trusted program's weights, or ``state_dict`` already read from
+    ``path``) with spandrel on the CPU; returns the descriptor."""
     from spandrel import ModelLoader, UnsupportedModelError, canonicalize_state_dict
 
-    state_dict = check_state_dict(read_state_dict(path, module), path)
+    state_dict = check_state_dict(state_dict if state_dict is not None else read_state_dict(path, module), path)
     try:
         state_dict = canonicalize_state_dict(state_dict)
         return ModelLoader("cpu").load_from_state_dict(state_dict)
@@ -120,10 +121,11 @@ def _run_masked(descriptor, x, params):
     return descriptor(x, (mask > 0.5).to(x.dtype))
 
 
-def spandrel_model(path: Path, module=None, reload=None) -> TorchImageModel:
-    """A spandrel-recognised model from a weights file, or from a trusted TorchScript
-    ``module`` (then ``reload`` loads it again after an unload, re-checking the trust)."""
-    descriptor = describe(path, module)
+def spandrel_model(path: Path, module=None, reload=None, state_dict=None) -> TorchImageModel:
+    """A spandrel-recognised model from a weights file (or its ``state_dict``, already read),
+    or from a trusted TorchScript ``module`` (then ``reload`` loads it again after an
+    unload, re-checking the trust)."""
+    descriptor = describe(path, module, state_dict)
     task = _PURPOSE_TASK.get(descriptor.purpose)
     if task is None:
         raise ModelError(f"{path}: a {descriptor.purpose} model ({descriptor.architecture.name}); "
