@@ -418,6 +418,7 @@ def main():
 
     total, bs = cfg["steps"], cfg["batch"]
     policy = cfg.get("diffaug", "color,translation")
+    div_w, div_target = float(cfg.get("diversity_weight", 0.0)), float(cfg.get("diversity_target", 0.3))
     every = cfg.get("log_every", 50)
     acc: dict = {}
     t0 = t_start = time.time()
@@ -460,8 +461,15 @@ def main():
         loss_d.backward()
         opt_d.step()
         # generator step
-        fake = model(torch.randn(bs, latent, device=device))
+        z = torch.randn(bs, latent, device=device)
+        fake = model(z)
         loss_g = -disc(diff_augment(fake, policy)).mean()
+        if div_w:   # diversity: paid while two latents' images differ less than div_target per unit of z
+            half = bs // 2
+            ratio = (fake[:half] - fake[half:2 * half]).abs().mean() / (z[:half] - z[half:2 * half]).abs().mean()
+            loss_div = F.relu(div_target - ratio)
+            loss_g = loss_g + div_w * loss_div
+            acc["div"] = acc.get("div", 0.0) + float(ratio.detach())
         opt.zero_grad(set_to_none=True)
         loss_g.backward()
         opt.step()

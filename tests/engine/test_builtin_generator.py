@@ -24,13 +24,18 @@ def _dcgan_file(folder, name="restora-texture-gan"):
     return path
 
 
-def test_the_shipped_generator_is_builtin_and_the_default(tmp_path, monkeypatch):
+def _shipped(tmp_path, monkeypatch, make_file):
+    """A registry whose resources/models holds only what ``make_file(folder)`` writes; its generator."""
     shipped = tmp_path / "resources"
     shipped.mkdir()
-    _dcgan_file(shipped)
+    make_file(shipped)
     monkeypatch.setattr(builtin, "RESOURCES", shipped)
     reg = Registry(user_dir=tmp_path / "none")
-    info = next(i for i in reg.models("generate"))
+    return reg, next(i for i in reg.models("generate"))
+
+
+def test_the_shipped_generator_is_builtin_and_the_default(tmp_path, monkeypatch):
+    reg, info = _shipped(tmp_path, monkeypatch, _dcgan_file)
     assert (info.name, info.source, info.trusted_code) == ("restora-texture-gan", "builtin", False)
     assert info.description == "Restora texture generator (test weights)"
     assert reg.default_name("generate") == "restora-texture-gan"
@@ -63,12 +68,7 @@ def _texture_file(folder, widths=(16, 8, 8, 4, 4), arch="TextureGenerator", conf
 
 
 def test_a_shipped_texture_generator_samples_64px_images_by_seed(tmp_path, monkeypatch):
-    shipped = tmp_path / "resources"
-    shipped.mkdir()
-    _texture_file(shipped)
-    monkeypatch.setattr(builtin, "RESOURCES", shipped)
-    reg = Registry(user_dir=tmp_path / "none")
-    info = next(i for i in reg.models("generate"))
+    reg, info = _shipped(tmp_path, monkeypatch, _texture_file)
     assert (info.source, info.trusted_code, info.architecture) == ("builtin", False, "Restora texture generator")
     assert reg.default_name("generate") == "restora-texture-gan"
     a = generate(seed=5, count=3, device="cpu", registry=reg)
