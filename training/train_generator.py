@@ -1,19 +1,29 @@
-"""Train Restora's built-in texture generator: a small DCGAN of 64x64 natural photo patches.
+"""Train Restora's built-in texture generator: a small GAN of 64x64 natural photo patches.
 
-    python training/train_generator.py --config training/configs/generator.json [--max-minutes M]
+    python training/train_generator.py --config training/configs/generator_v3.json [--max-minutes M]
 
 Re-running with the same config resumes from training/runs/<run>/last.pt. CUDA when
 available (same recipe), else CPU with ``threads`` threads. Cost measured on this machine's
 CPU (one thread, sharing 2 cores with two other trainers): ~0.4 CPU s per step at batch 32
-(0.7-1.0 s wall), ~30 CPU s per validation, so generator.json's 14000 steps are ~1.7 CPU h.
+(0.7-1.0 s wall) for the DCGAN, ~0.6-0.7 for the TextureGenerator, ~30 CPU s per validation.
 
-The generator is the engine's own ``restora.engine.models.dcgan.DCGANGenerator`` (trained
-as that very class, so the weights it saves are the layout ``dcgan.build`` reads back):
-latent z ~ N(0, I) of ``latent`` values at 1x1 -> 4x4 transposed convolution to 4x4 ->
-three 4x4 stride-2 transposed convolutions (8x8, 16x16, 32x32), each followed by batch norm
-and ReLU -> a last 4x4 stride-2 transposed convolution to 3 x 64 x 64 -> tanh (output in
-[-1, 1]). Widths 8c, 4c, 2c, c with c = ``net.channels``. No biases (dcgan.py's layout);
-the batch norms carry the offsets. Init N(0, 0.02) (DCGAN).
+Generators (``net.arch``):
+
+- ``TextureGenerator`` (gen_v2 on; ``restora.engine.models.nets``): latent -> linear to 4x4 ->
+  four stages of nearest 2x upsampling and 3x3 convolutions with batch norm and ReLU -> 3x3
+  conv to RGB -> tanh. Widths ``net.widths``; PyTorch's default init. Exported with its class
+  and kwargs in the file's metadata (``generator_arch``), read by the built-in generator loader.
+- the DCGAN (gen_v1), the engine's own ``restora.engine.models.dcgan.DCGANGenerator``
+  (trained as that very class, so the weights it saves are the layout ``dcgan.build`` reads
+  back): latent z ~ N(0, I) at 1x1 -> 4x4 transposed convolution to 4x4 -> three 4x4
+  stride-2 transposed convolutions (8x8, 16x16, 32x32), each followed by batch norm and ReLU
+  -> a last 4x4 stride-2 transposed convolution to 3 x 64 x 64 -> tanh. Widths 8c, 4c, 2c, c
+  with c = ``net.channels``; no biases; init N(0, 0.02). Its samples repeated a ~16 px tile.
+
+Diversity (``diversity_weight`` > 0, gen_v3): the generator is also paid
+``relu(diversity_target - mean|G(z1) - G(z2)| / mean|z1 - z2|)`` over the two halves of each
+batch (Mao et al. 2019's mode seeking as a hinge): without it gen_v2 collapsed to one image
+by step 1000.
 
 Discriminator (trained here only, not shipped): spectrally normalised DCGAN discriminator,
 four 4x4 stride-2 convolutions (c, 2c, 4c, 8c; LeakyReLU 0.2) and a 4x4 convolution to one
