@@ -141,6 +141,8 @@ def export_inpaint(ckpt, config, out_dir=None):
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
     cfg = C.load_config(config)
     net_cfg = dict(cfg["net"], channels=list(cfg["net"]["channels"]))
+    if cfg.get("export_noise_depth"):   # where the shipped net lets the seed vary the fill
+        net_cfg["noise_depth"] = list(cfg["export_noise_depth"])
     val = st.get("val", {})
     _save(st["model"], "restora-inpaint", "InpaintGenerator", net_cfg, "inpaint", 1, 3, 3,
           "Restora inpainter: GAN-trained U-Net (dilated + Fourier blocks); the seed picks the fill",

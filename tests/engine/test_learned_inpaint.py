@@ -98,3 +98,22 @@ def test_a_net_refining_a_navier_stokes_guide(tmp_path, make_image):
         y = net(x, m, None, g)
     edge = (m > 0) & (nets.hole_depth_weight(m) == 0)
     assert torch.allclose(y[edge.expand_as(y)], g[edge.expand_as(g)], atol=1e-6)
+
+
+def test_noise_depth_lets_the_seed_vary_only_deep_in_holes(tmp_path, make_image):
+    """noise_depth (4, 12): a 2-px scratch gets the same fill whatever the seed; a block's
+    inside differs from seed to seed; the pixels near its edge differ less."""
+    restora_model_file(tmp_path, "InpaintGenerator", {"channels": [8, 16, 32], "blocks": 1, "spectral_every": 0,
+                                                      "prefill": "ns", "noise_depth": [4, 12]}, "inpaint", "gated")
+    reg = Registry(user_dir=tmp_path, include_builtin=False)
+    img, holes = make_image(64, 96, 3), _holes(64, 96)   # a 20x28 block and a 2-px scratch
+    a = inpaint(img, holes, model="gated", seed=1, device="cpu", registry=reg).astype(int)
+    b = inpaint(img, holes, model="gated", seed=2, device="cpu", registry=reg).astype(int)
+    scratch, deep = np.zeros_like(holes, bool), np.zeros_like(holes, bool)
+    scratch[50:52, 5:90] = True
+    deep[16:24, 20:32] = True
+    diff = np.abs(a - b).max(axis=2)
+    assert diff[scratch].max() <= 1 and diff[deep].mean() > 3
+    with pytest.raises(Exception, match="noise_depth"):
+        restora_model_file(tmp_path, "InpaintGenerator", {"channels": [8, 16, 32], "noise_depth": [9, 3]},
+                           "inpaint", "bad")

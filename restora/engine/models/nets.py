@@ -292,17 +292,28 @@ class InpaintGenerator(nn.Module):
     Navier-Stokes fill the caller computes (``ns_guide``: it continues edges across thin
     scratches, where push-pull only averages), blending into push-pull deeper than ~8 px.
     Without a guide it is push-pull alone.
+
+    ``noise_depth=(lo, hi)``: the noise reaches only hole pixels deeper than ``lo`` px from a
+    known one, in full from ``hi`` px (``hole_depth_weight``). Training asked for diversity
+    only there (mode seeking deeper than ``ms_margin``); nearer the edge, in thin scratches,
+    the surroundings decide the fill, and the mean fill scores higher (the shipped file:
+    +0.06 dB over Navier-Stokes on thin scratches, against -0.02 with noise everywhere).
     """
 
     mult = 8
 
     def __init__(self, channels: List[int] = (32, 64, 128), blocks: int = 6, spectral_every: int = 2,
-                 prefill=False):
+                 prefill=False, noise_depth=None):
         super().__init__()
         c0, c1, c2 = channels
         if prefill not in (False, True, "ns"):
             raise ValueError(f"prefill must be false, true or \"ns\", not {prefill!r}")
-        self.prefill = prefill
+        if noise_depth is not None:
+            lo, hi = (int(v) for v in noise_depth)
+            if not 0 <= lo < hi <= 64:
+                raise ValueError(f"noise_depth must be two depths 0 <= lo < hi <= 64, not {noise_depth!r}")
+            noise_depth = (lo, hi)
+        self.prefill, self.noise_depth = prefill, noise_depth
         self.head = nn.Conv2d(5 * 4, c0, 3, 1, 1)
         self.down1 = nn.Conv2d(c0, c1, 3, 2, 1)
         self.down2 = nn.Conv2d(c1, c2, 3, 2, 1)
@@ -331,6 +342,8 @@ class InpaintGenerator(nn.Module):
                 guide: torch.Tensor = None) -> torch.Tensor:
         if noise is None:
             noise = torch.zeros_like(mask)
+        elif self.noise_depth is not None:
+            noise = noise * hole_depth_weight(mask, *self.noise_depth)
         known = x * (1 - mask)
         if self.prefill:
             fill = pushpull_fill(x, mask)
