@@ -23,7 +23,7 @@ from .models.base import TASKS, ModelInfo
 from .registry import Registry, default_registry, user_models_dir
 from .tasks.denoise import denoise
 from .tasks.generate import generate
-from .tasks.inpaint import inpaint, mask_to_bool
+from .tasks.inpaint import holes_box, inpaint, mask_to_bool
 from .tasks.noise import estimate_noise_sigma
 from .tasks.upscale import upscale
 from .tasks.catalog import all_tasks, get_task, register
@@ -34,7 +34,7 @@ __all__ = [
     "BadInputError", "CancelToken", "Cancelled", "DeviceInfo", "IMAGE_SUFFIXES", "JobContext", "ModelError",
     "ModelInfo", "OutOfMemoryError", "Photo", "Registry", "RestoraError", "TASKS", "TooLargeError",
     "UnsafeModelError", "UntrustedCodeError", "image_size", "max_pixels", "set_max_pixels",
-    "default_registry", "denoise", "estimate_noise_sigma", "generate", "inpaint", "is_image_path", "mask_to_bool",
+    "default_registry", "denoise", "estimate_noise_sigma", "generate", "holes_box", "inpaint", "is_image_path", "mask_to_bool",
     "read_image", "resolve_device", "upscale", "user_models_dir", "write_image",
     "RecipeStep", "TaskResult", "all_tasks", "get_task", "load_recipe", "register", "replay", "run_task",
     "save_recipe",

@@ -261,7 +261,11 @@ class JobControlMixin:
         dialog.set_results(results, append=mode in ("more", "walk"))
 
     def _show_variants(self, doc: Document, results: list) -> None:
-        dialog = SamplesDialog("Inpainting variants", "Click the variant to keep (the others are discarded).",
+        text = "Click the variant to keep (the others are discarded)."
+        if len(results) > 1 and all(r.same_as_first for r in results[1:]):
+            text = ("These variants are alike: the holes are thin, so their surroundings decide the fill "
+                    "(the seed varies only wider holes). " + text)
+        dialog = SamplesDialog("Inpainting variants", text,
                                [r.thumbnail for r in results], [f"seed {r.seed}" for r in results],
                                close_on_pick=True, parent=self)
         dialog.picked.connect(lambda i: not doc.closed and doc.apply_result(

@@ -14,8 +14,8 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from ..engine import (CancelToken, Photo, Registry, TooLargeError, generate, read_image, replay, resolve_device,
-                      run_task, write_image)
+from ..engine import (CancelToken, Photo, Registry, TooLargeError, generate, holes_box, read_image, replay,
+                      resolve_device, run_task, write_image)
 from ..engine.recipe import RecipeStep, load_recipe, save_recipe
 from ..engine.jobs import JobContext, UntrustedCodeError, make_context
 from .display import Display, array_to_qimage, make_display, mask_to_array
@@ -32,10 +32,16 @@ class Result:
     thumbnail: Optional[QImage] = None
     step: Optional[RecipeStep] = None   # what made it: the photo's recipe grows by it
     steps: list = field(default_factory=list)   # a replayed recipe: every step it ran
+    same_as_first: bool = False   # an inpainting variant identical to the first (thin holes)
 
 
-def _thumb(display: Display) -> QImage:
-    small = display.levels[-1]
+def _thumb(display: Display, box: Optional[tuple[int, int, int, int]] = None) -> QImage:
+    """The photo, or the part ``box`` (y0, y1, x0, x1) of it, at thumbnail size."""
+    if box is None:
+        small = display.levels[-1]
+    else:
+        y0, y1, x0, x1 = box
+        small = display.levels[0].copy(x0, y0, x1 - x0, y1 - y0)
     return small.scaled(THUMB_SIDE, THUMB_SIDE, Qt.KeepAspectRatio, Qt.SmoothTransformation)
 
 
@@ -108,6 +114,7 @@ def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, varia
                 *, progress, cancel) -> list[Result]:
     ctx = make_context(progress, cancel)
     holes = mask_to_array(mask)
+    box = holes_box(holes) if variants > 1 else None   # the variants differ only there: show that part
     results = []
     for i in range(variants):
         sub = ctx.sub(i / variants, (i + 1) / variants)
@@ -116,8 +123,8 @@ def run_inpaint(pixels: np.ndarray, mask, model: Optional[str], seed: int, varia
         out = done.images[0]
         display = make_display(out)
         label = f"Inpaint {model or ''}" + (f" (seed {seed + i})" if variants > 1 else "")
-        results.append(Result(out, display, label, seed + i, _thumb(display) if variants > 1 else None,
-                              done.step))
+        results.append(Result(out, display, label, seed + i, _thumb(display, box) if variants > 1 else None,
+                              done.step, same_as_first=bool(results) and np.array_equal(out, results[0].pixels)))
         sub.report(1.0)
     return results
 

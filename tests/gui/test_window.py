@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from restora.engine import ModelError, Photo, read_image, write_image
 from restora.gui import jobs
@@ -474,3 +474,33 @@ def test_denoise_preselects_the_model_made_for_the_photos_kind(qtbot, settings, 
     assert win.panel.model_name() == "nlm"
     for doc in list(win.documents):
         win.close_document(doc, ask=False)
+
+
+def test_inpaint_variant_thumbnails_show_the_holes_and_say_when_they_are_alike(window, open_doc, tmp_path):
+    """Thumbnails are of the part around the holes (a fill is invisible in a whole-photo
+    thumbnail); variants of thin scratches alone, which the seed does not vary, say so."""
+    from helpers import restora_model_file
+
+    from restora.engine import Registry, holes_box
+
+    restora_model_file(tmp_path, "InpaintGenerator", {"channels": [8, 16, 32], "blocks": 1, "spectral_every": 0,
+                                                      "prefill": "ns", "noise_depth": [4, 12]}, "inpaint", "gated")
+    reg = Registry(user_dir=tmp_path, include_builtin=False)
+    pixels = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    scratch = np.zeros((200, 300), bool)
+    scratch[100:102, 120:180] = True
+    assert holes_box(scratch) == (53, 149, 90, 210) and holes_box(scratch * False) is None
+    token = jobs.CancelToken()
+    thin = jobs.run_inpaint(pixels, array_to_mask(scratch), "gated", 1, 3, reg, progress=lambda _f: None, cancel=token)
+    assert [r.same_as_first for r in thin] == [False, True, True]
+    thumb = thin[0].thumbnail   # of the 120x96 box, not of the whole 300x200 photo
+    assert thumb.width() == 256 and abs(thumb.height() - 256 * 96 / 120) <= 1
+    doc = open_doc()
+    window._show_variants(doc, thin)
+    assert "alike" in window._samples[-1].findChild(QLabel, "hint").text()
+    block = scratch.copy()
+    block[20:60, 20:70] = True
+    wide = jobs.run_inpaint(pixels, array_to_mask(block), "gated", 1, 2, reg, progress=lambda _f: None, cancel=token)
+    assert [r.same_as_first for r in wide] == [False, False]
+    window._show_variants(doc, wide)
+    assert "alike" not in window._samples[-1].findChild(QLabel, "hint").text()

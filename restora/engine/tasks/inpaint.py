@@ -32,6 +32,24 @@ def mask_to_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask > 0
 
 
+def holes_box(holes: np.ndarray, margin: float = 0.5, min_side: int = 96) -> Optional[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1): the holes' bounding box grown by ``margin`` of its size on each side
+    and to at least ``min_side`` (where the photo allows): the part of a photo that shows a
+    fill, with enough around it to judge it. None when nothing is a hole."""
+    ys, xs = np.nonzero(np.asarray(holes))
+    if ys.size == 0:
+        return None
+    height, width = holes.shape[:2]
+
+    def grow(lo: int, hi: int, limit: int) -> tuple[int, int]:
+        side = min(limit, max(min_side, round((hi - lo) * (1 + 2 * margin))))
+        start = min(max(0, (lo + hi - side) // 2), limit - side)
+        return start, start + side
+
+    (y0, y1), (x0, x1) = grow(int(ys.min()), int(ys.max()) + 1, height), grow(int(xs.min()), int(xs.max()) + 1, width)
+    return y0, y1, x0, x1
+
+
 def check_fillable(net, holes: np.ndarray) -> None:
     """A model that fills holes from their surroundings (the classical ones) cannot fill a
     mask that covers everything: OpenCV would return the photo unchanged without a word."""
