@@ -117,3 +117,22 @@ def test_noise_depth_lets_the_seed_vary_only_deep_in_holes(tmp_path, make_image)
     with pytest.raises(Exception, match="noise_depth"):
         restora_model_file(tmp_path, "InpaintGenerator", {"channels": [8, 16, 32], "noise_depth": [9, 3]},
                            "inpaint", "bad")
+
+
+def test_cancel_between_holes_leaves_the_photo_as_it_was(inpainter, make_image):
+    """Two holes far apart are two crops: cancelling after the first stops before the second."""
+    reg = Registry(user_dir=inpainter, include_builtin=False)
+    img = make_image(64, 420, 3)
+    holes = np.zeros((64, 420), np.uint8)
+    holes[20:30, 5:20] = 255
+    holes[20:30, 395:410] = 255
+    before, token, reports = img.copy(), CancelToken(), []
+
+    def progress(fraction):
+        reports.append(fraction)
+        if fraction > 0:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        inpaint(img, holes, model="tiny-inpaint", device="cpu", registry=reg, progress=progress, cancel=token)
+    assert np.array_equal(img, before) and len([r for r in reports if 0 < r < 1]) == 1
