@@ -244,8 +244,8 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
 
 
 DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
-                  "sr": "sr_x2_v4.json", "inpaint": "inpaint.json", "detect": "detect.json",
-                  "generator": "generator_v2.json"}  # the shipped runs
+                  "sr": "sr_x2_v4.json", "inpaint": "inpaint_v6.json", "detect": "detect_v2.json",
+                  "generator": "generator.json"}  # the shipped runs
 
 
 def main():
