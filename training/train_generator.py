@@ -112,16 +112,22 @@ def build_generator(net: dict) -> nn.Module:
 class Discriminator(nn.Module):
     """Spectrally normalised DCGAN discriminator: 64 -> 32 -> 16 -> 8 -> 4 -> one logit."""
 
-    def __init__(self, c: int = 32):
+    def __init__(self, c: int = 32, mbstd: bool = False):
         super().__init__()
         sn = nn.utils.spectral_norm
         widths = [3, c, 2 * c, 4 * c, 8 * c]
         self.convs = nn.ModuleList(sn(nn.Conv2d(widths[i], widths[i + 1], 4, 2, 1)) for i in range(4))
-        self.out = sn(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        self.mbstd = mbstd   # ProGAN's minibatch standard deviation: a batch of look-alikes shows
+        self.out = sn(nn.Conv2d(widths[-1] + int(mbstd), 1, 4, 1, 0))
 
     def forward(self, x):
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2)
+        if self.mbstd:   # std over groups of 4 images, averaged to one extra feature map
+            n, c, h, w = x.shape
+            g = 4 if n % 4 == 0 else 1
+            std = x.reshape(g, n // g, c, h, w).var(0, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))
+            x = torch.cat([x, std.reshape(1, -1, 1, 1).expand(g, -1, h, w).reshape(n, 1, h, w)], 1)
         return self.out(x).flatten()
 
 
@@ -392,7 +398,8 @@ def main():
     latent = int(cfg["net"]["latent"])
 
     model = build_generator(cfg["net"]).to(device)
-    disc = Discriminator(cfg["net"].get("disc_channels") or cfg["net"]["channels"]).to(device)
+    disc = Discriminator(cfg["net"].get("disc_channels") or cfg["net"]["channels"],
+                         bool(cfg["net"].get("disc_mbstd", False))).to(device)
     betas = tuple(cfg.get("betas", (0.5, 0.999)))
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg["lr_d"], betas=betas)

@@ -222,3 +222,16 @@ def test_a_texture_generator_run_exports_what_the_built_in_loader_reads(tmp_path
     with torch.no_grad():
         out = back(z)
         assert out.shape == (4, 3, 64, 64) and torch.equal(out, net(z))
+
+
+def test_minibatch_std_shows_the_discriminator_a_batch_of_look_alikes():
+    """disc_mbstd: the extra feature is 0 for identical images, positive for varied ones."""
+    torch.manual_seed(3)
+    d = TG.Discriminator(8, mbstd=True)
+    seen = []
+    d.out.register_forward_pre_hook(lambda _m, args: seen.append(args[0][:, -1].mean().item()))
+    varied = torch.rand(8, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        d(varied[:1].expand(8, -1, -1, -1).contiguous())
+        d(varied)
+    assert seen[0] < 1e-3 < seen[1]
