@@ -290,8 +290,9 @@ def builtin_models() -> list:
             found.append(restora_model(path))
             continue
         try:   # a damaged file is left out here; the self-test names what is missing
-            if read_metadata(path).get("task") == "generate":
-                found.append(_builtin_generator(path))
+            meta = read_metadata(path)
+            if meta.get("task") == "generate":
+                found.append(_builtin_generator(path, meta))
         except Exception:  # noqa: BLE001 - one broken shipped file must not stop the others
             continue
     return found
@@ -301,14 +302,15 @@ def builtin_models() -> list:
 _GENERATOR_ARCHS = ("TextureGenerator",)
 
 
-def builtin_generator_net(path: Path):
-    """The network of a shipped generator file: our ``TextureGenerator`` when its metadata names
-    it (with bounded kwargs, and weights exactly of that shape), else read as DCGAN weights."""
+def builtin_generator_net(path: Path, meta: dict = None):
+    """The network of a shipped generator file: our ``TextureGenerator`` when its metadata
+    (``meta``, read here if not given) names it (with bounded kwargs, and weights exactly of
+    that shape), else read as DCGAN weights."""
     from safetensors.torch import load_file
 
     from . import dcgan
 
-    meta = read_metadata(path)
+    meta = read_metadata(path) if meta is None else meta
     state = load_file(str(path))
     arch = meta.get("generator_arch")
     if arch is None:
@@ -334,11 +336,10 @@ def builtin_generator_net(path: Path):
     return net.eval()
 
 
-def _builtin_generator(path: Path):
+def _builtin_generator(path: Path, meta: dict):
     from .generator import TorchScriptGenerator
 
-    net = builtin_generator_net(path)
-    meta = read_metadata(path)
+    net = builtin_generator_net(path, meta)
     what = "Restora texture generator" if meta.get("generator_arch") else "DCGAN generator"
     return TorchScriptGenerator(path, net, what, trusted_code=False, source="builtin",
                                 description=printable(meta.get("description", "Restora texture generator")))
