@@ -235,3 +235,19 @@ def test_minibatch_std_shows_the_discriminator_a_batch_of_look_alikes():
         d(varied[:1].expand(8, -1, -1, -1).contiguous())
         d(varied)
     assert seen[0] < 1e-3 < seen[1]
+
+
+def test_near_twins_counts_look_alike_samples_against_the_real_spread():
+    """eval_generator's look-alike count: 0 for samples as varied as the real set, and every
+    sample of a set made of four images recoloured a little."""
+    import eval_generator as EG
+
+    g = torch.Generator().manual_seed(4)
+    real = torch.rand(64, 3, 64, 64, generator=g) * 2 - 1
+    assert EG.near_twins(torch.rand(64, 3, 64, 64, generator=g) * 2 - 1, real) == 0
+    four = real[:4].repeat(16, 1, 1, 1) + 0.01 * torch.randn(64, 3, 1, 1, generator=g)
+    assert EG.near_twins(four, real) == 64
+    one_pair = torch.cat([real[:63], real[:1] + 0.001])
+    assert EG.near_twins(one_pair, real) == 2
+    other_real = torch.rand(64, 3, 64, 64, generator=g) * 2 - 1
+    assert EG.near_twins(other_real, real) == 0
