@@ -506,14 +506,14 @@ def generate_targets(output: Path, seed: int, count: int, walk: Optional[tuple] 
 def cmd_generate(args) -> int:
     task: Task = args.task
     params = task.parse({name: getattr(args, name) for name, _s, _d in fields_of(task.Params)})
-    check_model(args, task.model_task)
     output = Path(args.output)
     folder = None if output.suffix else output
     if folder is not None and folder.exists() and not folder.is_dir():
         raise BadInputError(f"{folder}: is a file; give a folder or a file name ending in .png, .jpg, ...")
     targets = list(generate_targets(output, params.seed, params.images, params.interpolate))  # (GenerateParams)
-    for t in targets:
+    for t in targets:   # before the model: a StyleGAN pickle can take seconds to read
         check_output(t, (), args.overwrite, folder)
+    check_model(args, task.model_task)
     progress = Progress("generate")
     try:
         images = run_task(task, None, params, model=args.model, device=args.device, progress=progress).images

@@ -93,7 +93,7 @@ class ActionsMixin:
 
         A("run", "&Run", self.run_task, "Ctrl+Return", "Run the chosen task", "run")
         A("cancel", "&Cancel Job", self.cancel_job, "Esc", "Stop the running job; the photo stays as it was", "cancel")
-        A("add_model", "&Add Model File…", self.add_model_dialog, None, "Add a .pth / .safetensors model", "add-model")
+        A("add_model", "&Add Model File…", self.add_model_dialog, None, "Add a model file: .safetensors, .pth, .pt, .ckpt, or a StyleGAN .pkl", "add-model")
         A("export_recipe", "&Export Recipe…", self.export_recipe, None,
           "Save what was done to this photo (tasks, models, parameters, masks) to replay elsewhere", None)
         A("apply_recipe", "A&pply Recipe…", self.apply_recipe, None,

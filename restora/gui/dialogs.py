@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLabel, QLineEdit, QListView, QListWidget, QListWidgetItem, QMessageBox,
                                QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from ..engine.registry import MODEL_SUFFIXES
+
 EXPORT_FORMATS = {  # label: (suffix, keeps 16-bit, keeps alpha, has quality)
     "PNG": (".png", True, True, False),
     "JPEG": (".jpg", False, False, True),
@@ -21,7 +23,7 @@ EXPORT_FORMATS = {  # label: (suffix, keeps 16-bit, keeps alpha, has quality)
 }
 OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;TIFF (*.tif *.tiff);;WebP (*.webp)"
-MODEL_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors);;All files (*)"
+MODEL_FILTER = ("Model files (" + " ".join("*" + s for s in MODEL_SUFFIXES) + ");;All files (*)")
 
 
 class ExportDialog(QDialog):

@@ -243,6 +243,7 @@ class JobControlMixin:
             dialog, "resample", jobs.run_resample, (model, seeds, self.registry, psi), f"Resampling at ψ {psi:g}"))
         dialog.walk_requested.connect(lambda a, b, steps, psi: self._sample_more(
             dialog, "walk", jobs.run_walk, (model, a, b, steps, self.registry, psi), f"Walking from seed {a} to {b}"))
+        dialog.cancel_requested.connect(lambda: self._cancel_sampling(dialog))
         self._keep_dialog(dialog)
 
     def _sample_more(self, dialog: SamplerDialog, mode: str, fn, args, label: str) -> None:
@@ -252,7 +253,17 @@ class JobControlMixin:
         self._sampling = (dialog, mode, args[0], dialog.count)
         dialog.set_busy(True, f"{label}…")
         worker = self.start_job(fn, args, label, None, "generate-more")
-        worker.ended.connect(lambda: dialog in self._samples and dialog.set_busy(False))   # (unless closed)
+        alive = lambda: dialog in self._samples   # noqa: E731 - (unless closed meanwhile)
+        worker.progress.connect(lambda f: alive() and dialog.set_progress(f))
+        worker.cancelled.connect(lambda: alive() and dialog.set_busy(False, "Cancelled: the samples shown are kept"))
+        worker.failed.connect(lambda _m: alive() and dialog.set_busy(False, "Failed"))
+        worker.finished.connect(lambda _r: alive() and dialog.set_busy(False))
+
+    def _cancel_sampling(self, dialog: SamplerDialog) -> None:
+        """The Generate window's Cancel (or its closing): stop its job, not another one."""
+        if self.job is not None and self.job_task == "generate-more" and self._sampling[0] is dialog:
+            dialog.cancelling()
+            self.cancel_job()
 
     def _sampled(self, results: list) -> None:
         dialog, mode, _model, _count = self._sampling

@@ -33,6 +33,7 @@ class Result:
     step: Optional[RecipeStep] = None   # what made it: the photo's recipe grows by it
     steps: list = field(default_factory=list)   # a replayed recipe: every step it ran
     same_as_first: bool = False   # an inpainting variant identical to the first (thin holes)
+    walk: Optional[tuple] = None  # a walk's image: (seed A, seed B, steps, index)
 
 
 def _thumb(display: Display, box: Optional[tuple[int, int, int, int]] = None) -> QImage:
@@ -137,22 +138,31 @@ def run_generate(model: Optional[str], seed: int, count: int, registry: Registry
     return _samples(images, [seed + i for i in range(len(images))], truncation, cancel, ctx)
 
 
-def run_resample(model: Optional[str], seeds: list[int], registry: Registry, truncation: float,
+def run_resample(model: Optional[str], entries: list, registry: Registry, truncation: float,
                  *, progress, cancel) -> list[Result]:
-    """The same seeds at another truncation (one run per stretch of consecutive seeds)."""
+    """The Generate window's grid again at another truncation: ``entries`` are seeds (one run
+    per stretch of consecutive seeds) and walks ``(seed_a, seed_b, steps)``, in grid order."""
     ctx = make_context(progress, cancel)
-    runs: list[list[int]] = []
-    for s in seeds:
-        if runs and s == runs[-1][-1] + 1:
-            runs[-1].append(s)
+    runs: list = []
+    for e in entries:
+        if isinstance(e, int) and runs and isinstance(runs[-1], list) and e == runs[-1][-1] + 1:
+            runs[-1].append(e)
         else:
-            runs.append([s])
-    images = []
+            runs.append([e] if isinstance(e, int) else tuple(e))
+    results: list[Result] = []
     for k, run in enumerate(runs):
         sub = ctx.sub(0.9 * k / len(runs), 0.9 * (k + 1) / len(runs))
-        images += generate(model=model, seed=run[0], count=len(run), truncation=truncation, registry=registry,
-                           progress=sub.report, cancel=cancel)
-    return _samples(images, [s for run in runs for s in run], truncation, cancel, ctx)
+        if isinstance(run, list):
+            images = generate(model=model, seed=run[0], count=len(run), truncation=truncation, registry=registry,
+                              progress=sub.report, cancel=cancel)
+            results += _samples(images, run, truncation, cancel)
+        else:
+            a, b, steps = run
+            images = generate(model=model, interpolate=(a, b), steps=steps, truncation=truncation,
+                              registry=registry, progress=sub.report, cancel=cancel)
+            results += _walk_results(images, a, b, truncation, cancel)
+    ctx.report(1.0)
+    return results
 
 
 def run_walk(model: Optional[str], seed_a: int, seed_b: int, steps: int, registry: Registry,
@@ -161,23 +171,33 @@ def run_walk(model: Optional[str], seed_a: int, seed_b: int, steps: int, registr
     ctx = make_context(progress, cancel)
     images = generate(model=model, interpolate=(seed_a, seed_b), steps=steps, truncation=truncation,
                       registry=registry, progress=ctx.sub(0, 0.9).report, cancel=cancel)
-    results = []
-    for i, img in enumerate(images):
-        cancel.raise_if_cancelled()
-        display = make_display(img)
-        results.append(Result(img, display, f"Walk {seed_a}→{seed_b} {i + 1}/{len(images)}", None, _thumb(display)))
+    results = _walk_results(images, seed_a, seed_b, truncation, cancel)
     ctx.report(1.0)
     return results
 
 
-def _samples(images, seeds, truncation: float, cancel, ctx) -> list[Result]:
-    psi = f" ψ {truncation:g}" if truncation != 1.0 else ""
+def _psi_text(truncation: float) -> str:
+    return f" ψ {truncation:g}" if truncation != 1.0 else ""
+
+
+def _walk_results(images, seed_a: int, seed_b: int, truncation: float, cancel) -> list[Result]:
+    results = []
+    for i, img in enumerate(images):
+        cancel.raise_if_cancelled()
+        display = make_display(img)
+        results.append(Result(img, display, f"Walk {seed_a}→{seed_b} {i + 1}/{len(images)}{_psi_text(truncation)}",
+                              None, _thumb(display), walk=(seed_a, seed_b, len(images), i)))
+    return results
+
+
+def _samples(images, seeds, truncation: float, cancel, ctx=None) -> list[Result]:
     results = []
     for img, seed in zip(images, seeds):
         cancel.raise_if_cancelled()
         display = make_display(img)
-        results.append(Result(img, display, f"Generated seed {seed}{psi}", seed, _thumb(display)))
-    ctx.report(1.0)
+        results.append(Result(img, display, f"Generated seed {seed}{_psi_text(truncation)}", seed, _thumb(display)))
+    if ctx is not None:
+        ctx.report(1.0)
     return results
 
 

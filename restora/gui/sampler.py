@@ -2,20 +2,22 @@
 truncation slider, two samples picked for a walk between them, a click to open one.
 
 The dialog only shows and asks: every sampling runs as a window job (worker, progress,
-cancel) started by ``JobControlMixin`` from the requests this dialog emits.
+cancel) started by ``JobControlMixin`` from the requests this dialog emits; the dialog shows
+that job's progress and a Cancel button of its own, and closing it cancels the job.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QHBoxLayout, QLabel,
-                               QListView, QListWidget, QListWidgetItem, QPushButton, QSlider, QSpinBox,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView,
+                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout)
 
-HINT = ("Click a sample to open it as a new photo. Ctrl+click two samples, then Walk, for the images "
-        "between them.")
+HINT = ("Click a sample to open it as a new photo. Ctrl+click two samples, then Walk, for a walk "
+        "from the first to the second.")
+PICK_MODIFIERS = Qt.ControlModifier | Qt.ShiftModifier | Qt.MetaModifier
 PSI_STEPS = 100            # the slider's units per 1.0 of truncation psi
 
 
@@ -24,13 +26,16 @@ class SamplerDialog(QDialog):
 
     open_requested = Signal(int)                 # a sample's index: open it as a new photo
     more_requested = Signal(int, int, float)     # first seed, count, psi
-    resample_requested = Signal(list, float)     # the grid's seeds again, at another psi
+    resample_requested = Signal(list, float)     # the grid again at another psi: seeds, (a, b, steps) walks
     walk_requested = Signal(int, int, int, float)  # seed A, seed B, steps, psi
+    cancel_requested = Signal()                  # stop this window's running job
 
     def __init__(self, model: str, count: int, parent=None):
         super().__init__(parent)
         self.model, self.count = model, max(int(count), 1)
         self.results: list = []
+        self._picks: list[int] = []                  # picked rows, oldest first
+        self._pressed: Optional[int] = None          # the row a plain press landed on
         self.setWindowTitle(f"Samples of {model} — Restora")
         self.grid = QListWidget()
         self.grid.setViewMode(QListView.IconMode)
@@ -40,14 +45,15 @@ class SamplerDialog(QDialog):
         self.grid.setIconSize(QSize(160, 160))
         self.grid.setGridSize(QSize(180, 195))
         self.grid.setSpacing(6)
-        self.grid.itemClicked.connect(self._clicked)
+        self.grid.viewport().installEventFilter(self)   # clicks are ours: open, or pick with Ctrl
         self.grid.itemSelectionChanged.connect(self._selection_changed)
 
         self.psi = QSlider(Qt.Horizontal)
         self.psi.setRange(0, 2 * PSI_STEPS)
         self.psi.setValue(PSI_STEPS)
         self.psi.setToolTip("Truncation ψ: 1 = none; lower gives more typical, less varied images "
-                            "(toward the generator's average)")
+                            "(StyleGAN: toward the file's average W; other generators: the latent scaled "
+                            "toward zero)")
         self.psi_label = QLabel()
         self.psi.valueChanged.connect(self._psi_moved)
         self._psi_timer = QTimer(self, singleShot=True, interval=350)   # resample once the slider rests
@@ -81,11 +87,24 @@ class SamplerDialog(QDialog):
         lay.addLayout(row)
         self.status = QLabel()
         self.status.setObjectName("hint")
-        lay.addWidget(self.status)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(12)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop sampling; what is shown stays")
+        self.cancel.clicked.connect(self.cancel_requested)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.progress)
+        status_row.addWidget(self.cancel)
+        lay.addLayout(status_row)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self._busy = False
+        self.progress.hide()
+        self.cancel.hide()
         self._psi_moved(self.psi.value())
         self._selection_changed()
         self.resize(4 * 185 + 60, 560)
@@ -97,6 +116,7 @@ class SamplerDialog(QDialog):
     def set_results(self, results: list, append: bool = False) -> None:
         """Show ``results`` (replacing the grid, or after it)."""
         if not append:
+            self._picks = []
             self.grid.clear()
             self.results = []
         for r in results:
@@ -112,28 +132,65 @@ class SamplerDialog(QDialog):
         for w in (self.more, self.psi):
             w.setEnabled(not busy)
         self.status.setText(text)
+        self.progress.setRange(0, 0)                 # busy until the job's first report
+        self.progress.setVisible(busy)
+        self.cancel.setVisible(busy)
+        self.cancel.setEnabled(busy)
         self._selection_changed()
 
+    def set_progress(self, fraction: float) -> None:
+        if fraction > 0 and self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
+        self.progress.setValue(int(fraction * 1000))
+
+    def cancelling(self) -> None:
+        self.cancel.setEnabled(False)
+        self.status.setText("Cancelling…")
+
+    def reject(self) -> None:                        # Close, Esc and the title bar's close
+        if self._busy:                               # its result would have nowhere to go
+            self.cancel_requested.emit()
+        super().reject()
+
     # --- what the person does -------------------------------------------------------------
-    def _clicked(self, item: QListWidgetItem) -> None:
-        if QApplication.keyboardModifiers() & (Qt.ControlModifier | Qt.ShiftModifier | Qt.MetaModifier):
-            return                                   # picking for a walk, not opening
-        item.setSelected(False)
-        self._pick(self.grid.row(item))
+    def eventFilter(self, obj, event) -> bool:
+        """A plain click on a sample opens it; Ctrl (or Shift, Cmd) + click picks it for a walk.
+        The grid never toggles a pick itself, so opening a sample leaves the picks as they were."""
+        kind = event.type()
+        if obj is self.grid.viewport() and kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease,
+                                                    QEvent.MouseButtonDblClick):
+            item = self.grid.itemAt(event.position().toPoint())
+            if item is None or event.button() != Qt.LeftButton:
+                return super().eventFilter(obj, event)
+            row = self.grid.row(item)
+            if event.modifiers() & PICK_MODIFIERS:
+                if kind == QEvent.MouseButtonPress:
+                    item.setSelected(not item.isSelected())
+            elif kind == QEvent.MouseButtonPress:
+                self._pressed = row
+            elif kind == QEvent.MouseButtonRelease and self._pressed == row:
+                self._pressed = None
+                self._pick(row)
+            return True
+        return super().eventFilter(obj, event)
 
     def _pick(self, index: int) -> None:
         self.open_requested.emit(index)
 
     def picked(self) -> list[int]:
-        return sorted(self.grid.row(i) for i in self.grid.selectedItems())
+        """The picked rows, in the order they were picked."""
+        return list(self._picks)
 
     def _selection_changed(self) -> None:
-        picked = self.picked()
-        if len(picked) > 2:                          # keep the last two picks
-            for row in picked[:-2]:
+        rows = {self.grid.row(i) for i in self.grid.selectedItems()}
+        self._picks = [r for r in self._picks if r in rows] + sorted(rows - set(self._picks))
+        if len(self._picks) > 2:                     # a third pick replaces the oldest
+            self.grid.blockSignals(True)
+            for row in self._picks[:-2]:
                 self.grid.item(row).setSelected(False)
-            picked = self.picked()
-        seeds = [self.results[i].seed for i in picked] if len(picked) == 2 else []
+            self.grid.blockSignals(False)
+            self._picks = self._picks[-2:]
+        seeds = self.walk_seeds() or ()
         ok = len(seeds) == 2 and None not in seeds and not self._busy
         self.walk.setEnabled(ok)
         self.walk.setToolTip(f"The walk from seed {seeds[0]} to seed {seeds[1]}" if ok else
@@ -147,21 +204,33 @@ class SamplerDialog(QDialog):
     def _seeds(self) -> list[int]:
         return [r.seed for r in self.results if r.seed is not None]
 
+    def entries(self) -> list:
+        """What the grid shows, in order, as the window can make it again: a seed (int), or
+        a walk (seed A, seed B, steps) for each walk's run of images."""
+        out: list = []
+        for r in self.results:
+            if r.seed is not None:
+                out.append(r.seed)
+            elif r.walk is not None and r.walk[3] == 0:
+                out.append(tuple(r.walk[:3]))
+        return out
+
     def _resample(self) -> None:
-        seeds = self._seeds()
-        if seeds and not self._busy:
-            self.resample_requested.emit(seeds, self.truncation())
+        entries = self.entries()
+        if entries and not self._busy:
+            self.resample_requested.emit(entries, self.truncation())
 
     def _more(self) -> None:
         seeds = self._seeds()
         self.more_requested.emit((max(seeds) + 1) if seeds else 0, self.count, self.truncation())
 
     def _walk(self) -> None:
-        picked = self.picked()
-        if len(picked) == 2:
-            a, b = (self.results[i].seed for i in picked)
-            self.walk_requested.emit(a, b, self.steps.value(), self.truncation())
+        seeds = self.walk_seeds()
+        if seeds is not None and None not in seeds:
+            self.walk_requested.emit(seeds[0], seeds[1], self.steps.value(), self.truncation())
 
     def walk_seeds(self) -> Optional[tuple[int, int]]:
-        picked = self.picked()
-        return tuple(self.results[i].seed for i in picked) if len(picked) == 2 else None
+        """The two picked samples' seeds, first pick first (None for a walk image)."""
+        if len(self._picks) != 2:
+            return None
+        return tuple(self.results[i].seed for i in self._picks)

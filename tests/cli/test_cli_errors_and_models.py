@@ -145,6 +145,11 @@ def test_generate_existing_output_refused(trusted_generators, cli, one_error_lin
     target.write_bytes(b"mine")
     code, _o, err = cli("generate", "-o", target, "--model", model_files["generator"])
     assert code == 2 and "already exists" in one_error_line(err) and target.read_bytes() == b"mine"
+    # found before the model is read (a StyleGAN pickle can take seconds): even a broken one
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"not a pickle")
+    code, _o, err = cli("generate", "-o", target, "--model", broken)
+    assert code == 2 and "already exists" in one_error_line(err)
 
 
 def test_generate_latent_dim_option(trusted_generators, cli, one_error_line, tmp_path, model_files):
@@ -156,6 +161,11 @@ def test_generate_latent_dim_option(trusted_generators, cli, one_error_line, tmp
     assert code == 0, err
     assert read_image(out).pixels.shape == (12, 12, 3)
     assert list(tmp_path.iterdir()) == [out]
+    # a generator whose latent size is known: another one is refused (one line, exit 2)
+    other = tmp_path / "other.png"
+    code, _o, err = cli("generate", "-o", other, "--model", model_files["generator"], "--latent-dim", "5",
+                        "--device", "cpu")
+    assert code == 2 and "latent size is 8" in one_error_line(err) and not other.exists()
 
 
 # --- models ----------------------------------------------------------------------------------

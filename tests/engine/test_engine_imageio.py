@@ -190,6 +190,33 @@ def test_write_refuses_existing_and_unsupported(tmp_path, make_image):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_file_made_while_encoding_is_not_replaced(tmp_path, make_image, monkeypatch, hard_links):
+    """The "already exists" check comes before the encoding; a file another program writes
+    meanwhile still survives (the part file is linked into place, not renamed over it), also
+    where the file system has no hard links."""
+    from restora.engine.imageio import encode, files
+
+    target = tmp_path / "out.png"
+    real_encode = encode.encode_image
+
+    def slow_encode(*a, **kw):
+        target.write_bytes(b"theirs")
+        return real_encode(*a, **kw)
+
+    monkeypatch.setattr(encode, "encode_image", slow_encode)
+    if not hard_links:
+        monkeypatch.setattr(files.os, "link", lambda *_a: (_ for _ in ()).throw(OSError(1, "Operation not permitted")))
+    with pytest.raises(BadInputError, match="already exists"):
+        write_image(target, Photo(make_image(8, 8)))
+    assert target.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]   # no part file left
+    fresh = tmp_path / "new.png"
+    monkeypatch.setattr(encode, "encode_image", real_encode)
+    write_image(fresh, Photo(make_image(8, 8)))
+    assert fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["new.png", "out.png"]
+
+
 def test_failed_write_leaves_nothing(tmp_path, make_image, monkeypatch):
     def broken_fsync(_fd):
         raise OSError(28, "No space left on device")

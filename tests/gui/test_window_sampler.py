@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from restora.gui.sampler import PSI_STEPS, SamplerDialog
 
@@ -43,6 +44,14 @@ def _wait_idle(window, qtbot, dialog):
     qtbot.waitUntil(lambda: window.job is None and dialog.more.isEnabled(), timeout=20000)
 
 
+def _click(qtbot, dialog, row, ctrl=False):
+    """A real mouse click on a sample (Ctrl held: a pick for a walk)."""
+    grid = dialog.grid
+    grid.scrollToItem(grid.item(row))
+    qtbot.mouseClick(grid.viewport(), Qt.LeftButton, Qt.ControlModifier if ctrl else Qt.NoModifier,
+                     grid.visualItemRect(grid.item(row)).center())
+
+
 def test_more_truncation_walk_and_open(gan_window, qtbot):
     window = gan_window
     dialog = _run_sampler(window, qtbot)
@@ -61,8 +70,9 @@ def test_more_truncation_walk_and_open(gan_window, qtbot):
     assert not np.array_equal(dialog.results[0].pixels, first)
 
     assert not dialog.walk.isEnabled()
-    dialog.grid.item(0).setSelected(True)
-    dialog.grid.item(2).setSelected(True)
+    qtbot.waitExposed(dialog)
+    _click(qtbot, dialog, 0, ctrl=True)
+    _click(qtbot, dialog, 2, ctrl=True)
     assert dialog.walk.isEnabled() and dialog.walk_seeds() == (10, 12)
     dialog.steps.setValue(4)
     dialog.walk.click()
@@ -72,8 +82,83 @@ def test_more_truncation_walk_and_open(gan_window, qtbot):
     assert np.array_equal(walk[0].pixels, dialog.results[0].pixels)     # the walk starts at seed 10's image
     assert np.array_equal(walk[-1].pixels, dialog.results[2].pixels)    # and ends at seed 12's
 
-    dialog._pick(1)
+    _click(qtbot, dialog, 1)                              # a plain click opens it
     assert window.current_document().title == "Generated seed 11 ψ 0.3"
+    assert dialog.picked() == [0, 2]                      # and leaves the picks alone
+
+
+def test_picks_keep_their_order_and_a_third_replaces_the_oldest(gan_window, qtbot):
+    window = gan_window
+    dialog = _run_sampler(window, qtbot)
+    qtbot.waitExposed(dialog)
+    docs = len(window.documents)
+    _click(qtbot, dialog, 2, ctrl=True)
+    _click(qtbot, dialog, 0, ctrl=True)
+    assert dialog.walk_seeds() == (12, 10)                # the walk goes from the first pick
+    _click(qtbot, dialog, 0)                              # opening a picked sample keeps it picked
+    assert dialog.picked() == [2, 0] and len(window.documents) == docs + 1
+    _click(qtbot, dialog, 1, ctrl=True)                   # a third pick drops the oldest (row 2)
+    assert dialog.picked() == [0, 1] and dialog.walk_seeds() == (10, 11)
+    assert sorted(dialog.grid.row(i) for i in dialog.grid.selectedItems()) == [0, 1]
+    _click(qtbot, dialog, 0, ctrl=True)                   # Ctrl+click again: unpicked
+    assert dialog.picked() == [1] and not dialog.walk.isEnabled()
+
+
+def test_truncation_redraws_walks_too(gan_window, qtbot):
+    window = gan_window
+    dialog = _run_sampler(window, qtbot)
+    qtbot.waitExposed(dialog)
+    _click(qtbot, dialog, 0, ctrl=True)
+    _click(qtbot, dialog, 1, ctrl=True)
+    dialog.steps.setValue(3)
+    dialog.walk.click()
+    _wait_idle(window, qtbot, dialog)
+    assert dialog.entries() == [10, 11, 12, (10, 11, 3)]
+    dialog.psi.setValue(int(0.5 * PSI_STEPS))
+    qtbot.waitUntil(lambda: "ψ 0.5" in dialog.results[-1].label, timeout=20000)
+    _wait_idle(window, qtbot, dialog)
+    assert dialog.entries() == [10, 11, 12, (10, 11, 3)] and len(dialog.results) == 6
+    walk = dialog.results[3:]
+    assert [r.label for r in walk] == ["Walk 10→11 %d/3 ψ 0.5" % i for i in (1, 2, 3)]
+    assert np.array_equal(walk[0].pixels, dialog.results[0].pixels)    # ends: the seeds at the new ψ
+    assert np.array_equal(walk[-1].pixels, dialog.results[1].pixels)
+
+
+def test_the_sampler_shows_its_job_and_cancels_it(gan_window, qtbot, monkeypatch):
+    """More runs with the window's own progress bar and Cancel; Cancel stops that job and
+    keeps the grid; closing the window while sampling cancels too."""
+    import threading
+
+    from restora.engine import Cancelled
+    from restora.gui import jobs
+
+    window = gan_window
+    dialog = _run_sampler(window, qtbot)
+    started = threading.Event()
+
+    def waits_for_cancel(*_a, progress, cancel):
+        progress(0.25)
+        started.set()
+        while not cancel.cancelled:
+            threading.Event().wait(0.01)
+        raise Cancelled("cancelled")
+
+    monkeypatch.setattr(jobs, "run_generate", waits_for_cancel)
+    dialog.more.click()
+    qtbot.waitUntil(lambda: started.is_set() and dialog.progress.value() == 250, timeout=10000)
+    assert dialog.progress.isVisible() and dialog.cancel.isVisible() and not dialog.more.isEnabled()
+    dialog.cancel.click()
+    qtbot.waitUntil(lambda: window.job is None, timeout=10000)
+    assert "Cancelled" in dialog.status.text() and not dialog.cancel.isVisible()
+    assert [r.seed for r in dialog.results] == [10, 11, 12] and dialog.more.isEnabled()
+    assert not window.errors
+
+    started.clear()
+    dialog.more.click()
+    qtbot.waitUntil(started.is_set, timeout=10000)
+    dialog.close()                                        # closing cancels its job
+    qtbot.waitUntil(lambda: window.job is None, timeout=10000)
+    assert not window.errors
 
 
 def test_closing_the_sampler_mid_job_is_harmless(gan_window, qtbot):

@@ -228,7 +228,9 @@ def write_image(path: os.PathLike | str, photo: Photo | np.ndarray, *, overwrite
         raise BadInputError(f"{path.parent}: output folder does not exist")
     data = encode_image(photo, fmt, quality)
     try:
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, replace=overwrite)
+    except FileExistsError:   # another program made it while this one was encoding
+        raise BadInputError(f"{path}: already exists (pass --overwrite to replace it)") from None
     except OSError as exc:  # read-only folder, full disk...: a one-line user error, nothing left behind
         raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return path

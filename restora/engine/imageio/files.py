@@ -26,12 +26,14 @@ _sweep_lock = threading.Lock()
 _umask_lock = threading.Lock()
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None, replace: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place.
 
     A replaced file keeps its mode; a new one gets ``mode``, by default the one a plain
     ``open()`` would give it (0o666 minus the umask). A symlink keeps pointing at its
-    (rewritten) target.
+    (rewritten) target. With ``replace=False`` a file that appeared at ``path`` since the
+    caller looked is never replaced (FileExistsError): the part file is hard-linked into
+    place, which fails if the name is taken, where a rename would silently replace it.
     """
     path = Path(path)
     check_target(path)
@@ -47,11 +49,28 @@ def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None) -> N
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _place_new(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _place_new(tmp: str, path: Path) -> None:
+    """Put the finished part file at ``path`` only if nothing is there (atomically)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:   # no hard links here (FAT, some network shares): check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(17, "File exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def as_path(path) -> Path:

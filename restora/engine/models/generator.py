@@ -103,6 +103,9 @@ class Generator(ABC):
         return images
 
     def _dim(self, latent_dim: Optional[int]) -> int:
+        if latent_dim and self.latent_dim and latent_dim != self.latent_dim:
+            raise BadInputError(f"{self.info.name}: its latent size is {self.latent_dim}, read from the file; "
+                                f"a latent size of {latent_dim} (--latent-dim) does not fit it")
         dim = latent_dim or self.latent_dim
         if not dim:
             raise BadInputError(f"{self.path}: the generator does not say its latent size: give it (--latent-dim N)")
@@ -180,7 +183,19 @@ class TorchScriptGenerator(Generator):
         return z * truncation if truncation != 1 else z   # toward the prior's mean, zero
 
     def render(self, codes, ctx: JobContext) -> list[np.ndarray]:
+        if self.output_range is None:
+            self.output_range = self._probe_range(codes.shape[1], codes.device)
         return self._to_images(self._forward(codes))
+
+    def _probe_range(self, dim: int, device) -> tuple[float, float]:
+        """The output range of a module that does not declare one, decided once from fixed
+        latents (seeds 0..7): guessed from each batch instead, a seed's pixels would depend
+        on which seeds share its batch. Anything clearly below zero means tanh's [-1, 1]."""
+        import torch
+
+        z = torch.stack([self.latent(s, dim) for s in range(8)]).to(device)
+        out = self._forward(z)
+        return (-1.0, 1.0) if float(out.min()) < -0.01 else (0.0, 1.0)
 
     def _forward(self, z):
         try:
@@ -195,7 +210,7 @@ class TorchScriptGenerator(Generator):
     def _to_images(self, out) -> list[np.ndarray]:
         if out.ndim != 4 or out.shape[1] not in (1, 3):
             raise ModelError(f"{self.path}: the generator returned shape {tuple(out.shape)}, expected N×3×H×W")
-        lo, hi = self.output_range or ((-1.0, 1.0) if float(out.min()) < -0.01 else (0.0, 1.0))
+        lo, hi = self.output_range
         out = ((out - lo) / (hi - lo)).clamp(0, 1)
         if out.shape[1] == 1:
             out = out.repeat(1, 3, 1, 1)

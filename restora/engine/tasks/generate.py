@@ -66,7 +66,7 @@ class GenerateParams:
     # truncation and walks are the window's own controls (a slider, picking two samples): form=False
     truncation: float = param(1.0, lo=0, hi=MAX_TRUNCATION, label="Truncation ψ", metavar="PSI", form=False,
                               help="truncation psi: 1 = none; lower gives more typical, less varied images "
-                                   "(toward the average W of a StyleGAN file)")
+                                   "(StyleGAN: W toward the file's average W; others: Z scaled toward zero)")
     interpolate: Optional[tuple] = param(None, kind=int, lo=0, hi=MAX_SEED, optional=True, count=2,
                                          metavars=("SEED_A", "SEED_B"), form=False,
                                          help="write the walk from SEED_A's image to SEED_B's instead "
@@ -74,7 +74,7 @@ class GenerateParams:
     steps: Optional[int] = param(None, kind=int, lo=2, hi=MAX_COUNT, optional=True, form=False,
                                  help=f"images in the interpolation, both ends included (default {DEFAULT_STEPS})")
     latent_dim: Optional[int] = param(None, kind=int, lo=1, hi=MAX_LATENT_DIM, optional=True,
-                                      help="latent size, when the generator does not declare it")
+                                      help="latent size, for a TorchScript generator that does not declare it")
 
     def __post_init__(self) -> None:
         # the combinations single values cannot say (checked before any model is loaded)
