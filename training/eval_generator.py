@@ -72,7 +72,7 @@ def main() -> None:
         grid = T.generate(net, T.seed_latents(range(64), latent), torch.device("cpu"))
         if args.grid:
             os.makedirs(args.grid, exist_ok=True)
-            T.write_grid(grid, os.path.join(args.grid, Path(f).stem + ".png"))
+            T.write_grid(grid, os.path.join(args.grid, "%s-%s.png" % (Path(f).resolve().parent.name, Path(f).stem)))
         s = np.median(np.array(scores), 0)
         print("%-60s swd %.1f  train_swd %.1f  near_twins %d/64  nn_median %.1f (real %.1f)  (%d draws: %s)" % (
             f, s[0], s[1], near_twins(grid, real64), float(_nn_dist(grid).median()),

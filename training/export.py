@@ -165,6 +165,19 @@ def export_detect(ckpt, config, out_dir=None):
 GENERATOR_NAME = "restora-texture-gan"
 
 
+def _logged_val(ckpt, step) -> dict:
+    """The validation figures the run logged at ``step`` (final.pt carries none of its own)."""
+    log = os.path.join(os.path.dirname(os.path.abspath(ckpt)), "log.jsonl")
+    found = {}
+    if step is not None and os.path.exists(log):
+        with open(log) as f:
+            for line in f:
+                entry = json.loads(line)
+                if entry.get("step") == step and "swd" in entry:
+                    found = entry
+    return found
+
+
 def export_generator(ckpt, config, out_dir=None, dtype="float32"):
     """The texture GAN's generator: best.pt's EMA weights with their standing batch-norm
     statistics (train_generator.py).
@@ -193,7 +206,7 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
           for k, v in st["model"].items()}
     net.load_state_dict(sd)            # (the weights as stored, for the check below)
     net.eval()
-    val = st.get("val", {})
+    val = st.get("val") or _logged_val(ckpt, st.get("step"))
     latent = int(cfg["net"]["latent"])
     texture = cfg["net"].get("arch") == "TextureGenerator"
     meta = {
@@ -211,6 +224,7 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
         "train_config": json.dumps(cfg),
         "val_swd": "%.2f" % val.get("swd", float("nan")),
         "val_swd_levels": ",".join("%.2f" % val.get(k, float("nan")) for k in TG.SWD.NAMES),
+        "train_swd": "%.2f" % val.get("train_swd", float("nan")),
     }
     if texture:
         meta.update(format="restora-generator", generator_arch="TextureGenerator",
@@ -245,7 +259,7 @@ def export_generator(ckpt, config, out_dir=None, dtype="float32"):
 
 DEFAULT_CONFIG = {"denoise": "denoise_v4.json", "denoise-gray": "denoise_gray_v10.json",
                   "sr": "sr_x2_v4.json", "inpaint": "inpaint_v6.json", "detect": "detect_v2.json",
-                  "generator": "generator.json"}  # the shipped runs
+                  "generator": "generator_v6.json"}  # the shipped runs
 
 
 def main():

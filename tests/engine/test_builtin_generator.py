@@ -1,5 +1,6 @@
-"""Our own generator ships as DCGAN weights in resources/models: listed as built-in, the
-default of `generate` when no model is named, read as data."""
+"""Our own generator ships in resources/models (a TextureGenerator named in its metadata;
+DCGAN weights are read too): listed as built-in, the default of `generate` when no model is
+named, read as data."""
 from __future__ import annotations
 
 import numpy as np
