@@ -705,8 +705,9 @@ def test_our_part_names_match_the_sweep(name, tmp_path, monkeypatch):
     """The part file a write makes is the pattern the sweep removes, and stays a valid name for a
     target name up to NAME_MAX (255 bytes)."""
     renamed = []
-    real_replace = os.replace
+    real_replace, real_link = os.replace, os.link
     monkeypatch.setattr(imageio.files.os, "replace", lambda a, b: (renamed.append(a), real_replace(a, b)))
+    monkeypatch.setattr(imageio.files.os, "link", lambda a, b: (renamed.append(a), real_link(a, b)))   # a new file
     write_image(tmp_path / name, Photo(noisy(4, 4)))
     part = os.path.basename(renamed[0])
     assert imageio.files._PART_NAME.match(part) and ".restora-" in part, part
