@@ -97,9 +97,26 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def release_cached_memory() -> None:
+    """Hand freed memory back: the GPU caches, and on Linux glibc's heap (weights freed in
+    many mid-sized blocks stay in the process otherwise: listing three StyleGAN pickles left
+    ~250 MB resident that ``malloc_trim`` returns)."""
     torch = _torch()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     mps = getattr(torch, "mps", None)
     if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         mps.empty_cache()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc (musl): nothing to trim this way
+        pass

@@ -44,6 +44,7 @@ class Registry:
             self._fixed.update({m.info.name: m for m in builtin_models()})
         self._files: dict[Path, tuple[Optional[tuple[int, int]], AnyModel]] = {}
         self._extra_paths: list[Path] = []
+        self._released = False   # a listing dropped weights it read: hand the memory back
         #: user files that could not be read at the last listing: path → message
         self.problems: dict[Path, str] = {}
         #: program files among them that only wait for the person's trust: path → error
@@ -61,15 +62,20 @@ class Registry:
         with self._lock:
             infos = [m.info for m in self._fixed.values()]
             self.problems, self.untrusted = {}, {}
+            self._released = False
             for path in self.user_files():
                 try:
-                    infos.append(self._from_file(path).info)
+                    infos.append(self._listed(path).info)
                 except UntrustedCodeError as exc:
                     self.problems[path], self.untrusted[path] = str(exc), exc
                 except ModelError as exc:
                     self.problems[path] = str(exc)
                 except (OSError, ValueError) as exc:   # an unreadable entry of the folder
                     self.problems[path] = f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
+            if self._released:
+                from .device import release_cached_memory
+
+                release_cached_memory()
         order = {"classical": 1, "builtin": 0, "user": 2}
         infos.sort(key=lambda i: (TASKS.index(i.task), order[i.source], i.name))
         return [i for i in infos if task is None or i.task == task]
@@ -140,6 +146,17 @@ class Registry:
             if model.info.name == name_or_path:
                 return model
         raise ModelError(f"unknown model '{name_or_path}': see `restora models`, or pass a model file path")
+
+    def _listed(self, path: Path) -> AnyModel:
+        """A user file's model, for the list: one read only to be listed keeps no weights (a
+        folder of StyleGAN pickles would hold hundreds of MB each); the first use reads the
+        file again. A model already in use keeps its weights."""
+        known = self._files.get(path)
+        model = self._from_file(path)
+        if known is None or known[1] is not model:
+            model.unload()
+            self._released = True
+        return model
 
     def _from_file(self, path: Path) -> AnyModel:
         st = path.stat() if path.exists() else None

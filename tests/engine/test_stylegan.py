@@ -648,3 +648,50 @@ def test_cli_a_number_too_big_for_a_float_is_one_line(cli, tmp_path, weights):
     path = _tweaked(tmp_path, weights, lambda g: g.modules["mapping"].modules["fc0"].attrs.update(weight_gain=10 ** 400))
     code, _out, err = cli("generate", "-o", str(tmp_path / "x.png"), "--model", str(path))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "weight_gain is not a number" in err
+
+
+def test_listing_a_folder_keeps_no_weights_and_use_reads_them_again(tmp_path, weights, model_files):
+    """A file read only to be listed keeps no weights (a folder of big pickles would hold
+    hundreds of MB each); using it reads the file again and samples the same images. A model
+    in use keeps its weights across listings."""
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    nv = write_nvlabs_pickle(folder / "faces.pkl", CFG, weights)
+    ros = write_rosinality_checkpoint(folder / "ros.pt", CFG, weights)      # mean W computed at use
+    shutil.copy(model_files["rgb_x2"], folder / "up.pth")
+    expected = generate(model=str(nv), seed=4, device="cpu", registry=_registry(tmp_path))[0]
+    expected_ros = generate(model=str(ros), seed=4, truncation=0.5, device="cpu", registry=_registry(tmp_path))[0]
+
+    reg = Registry(user_dir=folder, include_builtin=False)
+    names = {i.name for i in reg.models()}
+    assert {"faces", "ros", "up"} <= names
+    listed = {p.name: m for p, (_t, m) in reg._files.items()}
+    assert listed["faces.pkl"].net is None and listed["ros.pt"].net is None
+    assert listed["up.pth"]._module is None and listed["up.pth"]._first is None
+    assert np.array_equal(generate(model="faces", seed=4, device="cpu", registry=reg)[0], expected)
+    assert np.array_equal(generate(model="ros", seed=4, truncation=0.5, device="cpu", registry=reg)[0], expected_ros)
+    reg.models()                                                            # listed again while in use
+    assert listed["faces.pkl"].net is not None
+    assert reg.get("up", "upscale").process is not None
+
+
+def test_a_pickle_changed_after_listing_is_refused_not_misread(tmp_path, weights):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    nv = write_nvlabs_pickle(folder / "faces.pkl", CFG, weights)
+    reg = Registry(user_dir=folder, include_builtin=False)
+    reg.models()
+    model = reg.get("faces", "generate")
+    other = Tiny(resolution=32)                                             # same name, another network
+    st = nv.stat()
+    write_nvlabs_pickle(nv, other, random_weights(other, seed=2))
+    import os
+    os.utime(nv, ns=(st.st_atime_ns, st.st_mtime_ns))                        # even with the old time
+    from restora.engine.device import resolve_device
+
+    with pytest.raises(ModelError, match="changed since it was listed"):   # the object listed
+        model.prepare(resolve_device("cpu"))
+    # through the registry the changed file is simply read anew (its size changed)
+    assert generate(model="faces", seed=1, device="cpu", registry=reg)[0].shape == (32, 32, 3)

@@ -137,15 +137,11 @@ def spandrel_model(path: Path, module=None, reload=None, state_dict=None) -> Tor
                      architecture=arch, scale=descriptor.scale, in_channels=descriptor.input_channels,
                      out_channels=descriptor.output_channels, stochastic=False,
                      half=bool(descriptor.supports_half), path=path, trusted_code=module is not None)
-    holder = {"descriptor": descriptor}
-
-    def loader():
-        # The first load is the one `describe` already did; reloads read the file again.
-        return holder.pop("descriptor", None) or describe(path, reload() if reload else None)
-
-    model = TorchImageModel(info, loader, _run_masked if task == "inpaint" else _run_image,
+    # The first load is the one `describe` already did; reloads read the file again.
+    model = TorchImageModel(info, lambda: describe(path, reload() if reload else None),
+                            _run_masked if task == "inpaint" else _run_image,
                             context_px=64 if task == "inpaint" else 32,
-                            channels_last=descriptor.architecture.id in _PLAIN_CONV)
+                            channels_last=descriptor.architecture.id in _PLAIN_CONV, first=descriptor)
     # Window-attention and downsampling nets pad to a multiple; aligned crops see the same grid.
     req = descriptor.size_requirements   # padded by the strategy, so spandrel's own padding is idle
     model.align_px = model.multiple_of = max(1, int(getattr(req, "multiple_of", 1)))

@@ -108,8 +108,9 @@ class TorchImageModel(ImageModel):
 
     def __init__(self, info: ModelInfo, loader: Callable[[], Any], call: CallFn, *,
                  context_px: int = 32, bytes_per_pixel: int = 2048, max_cpu_tile: int = 2048,
-                 channels_last: bool = False):
+                 channels_last: bool = False, first: Any = None):
         self.info = info
+        self._first = first   # the net checking the file already built: the first prepare uses it
         # NHWC convolutions are 1.3-1.5x faster on the CPU for our conv nets (big feature
         # maps are memory-bound) and suit tensor cores; results are the same up to rounding.
         self.channels_last = channels_last
@@ -131,7 +132,7 @@ class TorchImageModel(ImageModel):
 
     def prepare(self, device: DeviceInfo) -> None:
         if self._module is None:
-            self._module = self._loader()
+            self._module, self._first = (self._first if self._first is not None else self._loader()), None
             self._hooked = False
         if self._device != device:
             self._module = self._module.to(device.torch_device).eval()
@@ -156,7 +157,7 @@ class TorchImageModel(ImageModel):
             self._check()
 
     def unload(self) -> None:
-        self._module, self._device = None, None
+        self._module, self._device, self._first = None, None, None
 
     def process(self, crop: np.ndarray, **params) -> np.ndarray:
         if self._device is None:

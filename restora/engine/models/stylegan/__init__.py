@@ -32,7 +32,7 @@ def load_nvlabs(path: Path, _kind=None):
 
     net = nvlabs.load(path)
     return StyleGANGenerator(path, net, Conventions("NVlabs pickle", nvlabs.seed_latent, nvlabs.to_uint8),
-                             has_w_avg=net.spec.mapping.has_w_avg)
+                             has_w_avg=net.spec.mapping.has_w_avg, reload=lambda: nvlabs.load(path))
 
 
 def load_rosinality(path: Path, _kind=None):
@@ -42,8 +42,8 @@ def load_rosinality(path: Path, _kind=None):
 
     net, facts = rosinality.load(path)
     return StyleGANGenerator(path, net, Conventions("rosinality stylegan2-pytorch checkpoint", rosinality.seed_latent,
-                                                    rosinality.to_uint8, lambda: rosinality.mean_w(net)),
-                             has_w_avg=facts["latent_avg"])
+                                                    rosinality.to_uint8, rosinality.mean_w),
+                             has_w_avg=facts["latent_avg"], reload=lambda: rosinality.load(path)[0])
 
 
 __all__ = ["is_nvlabs", "is_rosinality", "load_nvlabs", "load_rosinality"]

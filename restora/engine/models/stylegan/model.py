@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ...device import DeviceInfo
-from ...jobs import BadInputError, JobContext
+from ...jobs import BadInputError, JobContext, ModelError
 from ..base import ModelInfo
 from ..generator import Generator
 
@@ -24,7 +24,7 @@ class Conventions:
     format: str                            # for people: "NVlabs StyleGAN2-ADA pickle"
     latent: Callable                       # (seed, z_dim) -> 1-D CPU tensor
     to_uint8: Callable                     # NCHW float -> NHWC uint8 numpy
-    w_avg: Optional[Callable] = None       # () -> W average, when the file has none of its own
+    w_avg: Optional[Callable] = None       # (net) -> W average, when the file has none of its own
 
 
 class StyleGANGenerator(Generator):
@@ -32,11 +32,13 @@ class StyleGANGenerator(Generator):
     # batch, and NVlabs' generate.py runs one at a time too.
     batch = 1
 
-    def __init__(self, path: Path, net, conventions: Conventions, has_w_avg: bool = True):
+    def __init__(self, path: Path, net, conventions: Conventions, has_w_avg: bool = True,
+                 reload: Optional[Callable] = None):
         self.path, self.net, self.conventions = path, net.eval(), conventions
-        spec = net.spec
+        spec = self.spec = net.spec
         self.latent_dim = spec.z_dim
-        self._w_avg_ready = has_w_avg
+        self._has_w_avg = self._w_avg_ready = has_w_avg
+        self._reload = reload
         res, layers = spec.img_resolution, len(spec.mapping.layers)
         self.info = ModelInfo(path.stem, "generate", "user",
                               f"{net.kind} generator from {path.name} ({conventions.format}): {res}×{res}, "
@@ -45,13 +47,23 @@ class StyleGANGenerator(Generator):
                               half=False, path=path, trusted_code=False)
 
     def prepare(self, device: DeviceInfo) -> None:
+        if self.net is None:
+            net = self._reload()
+            if net.spec != self.spec:
+                raise ModelError(f"{self.path}: the file changed since it was listed; add it again")
+            self.net = net.eval()
         if self._device != device:
             self.net = self.net.to(device.torch_device)
             self._device = device
 
     def unload(self) -> None:
+        """Drop the weights (a big file's are hundreds of MB); the next ``prepare`` reads the
+        file again. Without a way to reload, they only leave the GPU."""
         self._device = None
-        self.net = self.net.to("cpu")
+        if self._reload is not None:
+            self.net, self._w_avg_ready = None, self._has_w_avg   # a computed mean W goes with them
+        elif self.net is not None:
+            self.net = self.net.to("cpu")
 
     def latent(self, seed: int, dim: int):
         return self.conventions.latent(seed, dim)
@@ -82,6 +94,6 @@ class StyleGANGenerator(Generator):
         import torch
 
         with torch.inference_mode():
-            avg = self.conventions.w_avg()
+            avg = self.conventions.w_avg(self.net)
         self.net.mapping.w_avg.copy_(avg.to(self.net.mapping.w_avg.device))
         self._w_avg_ready = True
