@@ -10,6 +10,10 @@ FFHQ-sized file; what the weights are does not change the time. Each case runs i
 process and prints one line of JSON: how long opening the file and the first image took
 (reading the pickle as data, building the net), the median over three calls of ``--count``
 seeds of the seconds per image, and the process's peak resident memory. Device: ``--device`` (auto: CUDA when there is one).
+
+Then the folder of those files is listed as the window lists the models folder: the time, and
+the resident memory afterwards next to that of importing torch alone (a file read only to be
+listed keeps no weights).
 """
 from __future__ import annotations
 
@@ -56,6 +60,25 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_listing(folder: str) -> dict:
+    import torch  # noqa: F401 - the baseline: what importing torch costs on its own
+
+    base = rss_mb()
+    from restora.engine.registry import Registry
+
+    t = time.perf_counter()
+    infos = Registry(user_dir=Path(folder), include_builtin=False).models("generate")
+    return {"listed": len([i for i in infos if i.source == "user"]), "s": round(time.perf_counter() - t, 2),
+            "rss_after_mb": round(rss_mb()), "rss_torch_only_mb": round(base)}
+
+
 def run_case(model: str, count: int, device: str, repeats: int = 3) -> dict:
     """In this process: open the model and draw seed 0, then ``repeats`` calls of ``count``
     seeds each (as the Generate window's "More" does)."""
@@ -85,9 +108,13 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=4, help="seeds per timed call (three calls)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--case", default=None, help=argparse.SUPPRESS)   # the child process's job
+    ap.add_argument("--list", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case is not None:
         print(json.dumps(run_case(args.case, args.count, args.device)), flush=True)
+        return
+    if args.list is not None:
+        print(json.dumps(run_listing(args.list)), flush=True)
         return
     with tempfile.TemporaryDirectory() as tmp:
         cases = [""]
@@ -100,6 +127,8 @@ def main() -> None:
         for case in cases:
             subprocess.run([sys.executable, __file__, "--case", case, "--count", str(args.count),
                             "--device", args.device], check=True, env=dict(os.environ))
+        if len(cases) > 1:
+            subprocess.run([sys.executable, __file__, "--list", tmp], check=True, env=dict(os.environ))
 
 
 if __name__ == "__main__":
