@@ -163,7 +163,10 @@ def save_recipe(path, steps: list[RecipeStep], overwrite: bool = False) -> Path:
     if not path.parent.is_dir():
         raise BadInputError(f"{path.parent}: folder does not exist")
     try:
-        atomic_write_bytes(path, (json.dumps(recipe_dict(steps), indent=1) + "\n").encode("utf-8"))
+        atomic_write_bytes(path, (json.dumps(recipe_dict(steps), indent=1) + "\n").encode("utf-8"),
+                           replace=overwrite)
+    except FileExistsError:   # made by another program meanwhile
+        raise BadInputError(f"{path}: already exists (pass --overwrite to replace it)") from None
     except OSError as exc:
         raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return path

@@ -42,7 +42,7 @@ class Registry:
         self._fixed: dict[str, AnyModel] = {m.info.name: m for m in classical_models()}
         if include_builtin:
             self._fixed.update({m.info.name: m for m in builtin_models()})
-        self._files: dict[Path, tuple[Optional[tuple[int, int]], AnyModel]] = {}
+        self._files: dict[Path, tuple[Optional[tuple[int, ...]], AnyModel]] = {}
         self._extra_paths: list[Path] = []
         self._released = False   # a listing dropped weights it read: hand the memory back
         #: user files that could not be read at the last listing: path → message
@@ -62,7 +62,6 @@ class Registry:
         with self._lock:
             infos = [m.info for m in self._fixed.values()]
             self.problems, self.untrusted = {}, {}
-            self._released = False
             for path in self.user_files():
                 try:
                     infos.append(self._listed(path).info)
@@ -72,10 +71,7 @@ class Registry:
                     self.problems[path] = str(exc)
                 except (OSError, ValueError) as exc:   # an unreadable entry of the folder
                     self.problems[path] = f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
-            if self._released:
-                from .device import release_cached_memory
-
-                release_cached_memory()
+            self._hand_back()
         order = {"classical": 1, "builtin": 0, "user": 2}
         infos.sort(key=lambda i: (TASKS.index(i.task), order[i.source], i.name))
         return [i for i in infos if task is None or i.task == task]
@@ -158,9 +154,18 @@ class Registry:
             self._released = True
         return model
 
+    def _hand_back(self) -> None:
+        """After listing dropped weights it read: give the freed memory back to the system."""
+        if self._released:
+            self._released = False
+            from .device import release_cached_memory
+
+            release_cached_memory()
+
     def _from_file(self, path: Path) -> AnyModel:
         st = path.stat() if path.exists() else None
-        mtime = (st.st_mtime_ns, st.st_size) if st else None
+        # ctime and inode too: a copy that keeps the old time and size (cp -p, rsync -t) is another file
+        mtime = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino) if st else None
         cached = self._files.get(path)
         if cached and cached[0] == mtime:
             return cached[1]
@@ -173,7 +178,8 @@ class Registry:
         try:
             path = Path(path).expanduser().resolve()
             with self._lock:
-                model = self._from_file(path)
+                model = self._listed(path)   # checked and listed; its weights wait for first use
+                self._hand_back()
         except (OSError, ValueError) as exc:
             raise ModelError(f"{printable(path, 200)}: cannot open the model "
                              f"({getattr(exc, 'strerror', None) or exc})") from exc

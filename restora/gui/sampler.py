@@ -46,6 +46,7 @@ class SamplerDialog(QDialog):
         self.grid.setGridSize(QSize(180, 195))
         self.grid.setSpacing(6)
         self.grid.viewport().installEventFilter(self)   # clicks are ours: open, or pick with Ctrl
+        self.grid.itemActivated.connect(self._activated)  # the keyboard's (mouse presses never reach it)
         self.grid.itemSelectionChanged.connect(self._selection_changed)
 
         self.psi = QSlider(Qt.Horizontal)
@@ -59,6 +60,7 @@ class SamplerDialog(QDialog):
         self._psi_timer = QTimer(self, singleShot=True, interval=350)   # resample once the slider rests
         self._psi_timer.timeout.connect(self._resample)
         self.more = QPushButton("More")
+        self.more.setAutoDefault(False)                  # Return in Steps must not sample more
         self.more.setToolTip("Sample the next seeds")
         self.more.clicked.connect(self._more)
         self.steps = QSpinBox()
@@ -66,6 +68,7 @@ class SamplerDialog(QDialog):
         self.steps.setValue(8)
         self.steps.setToolTip("Images in the walk, both ends included")
         self.walk = QPushButton("Walk")
+        self.walk.setAutoDefault(False)
         self.walk.clicked.connect(self._walk)
 
         lay = QVBoxLayout(self)
@@ -103,6 +106,7 @@ class SamplerDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self._busy = False
+        self._resample_pending = False               # the slider moved while a job ran
         self.progress.hide()
         self.cancel.hide()
         self._psi_moved(self.psi.value())
@@ -137,6 +141,9 @@ class SamplerDialog(QDialog):
         self.cancel.setVisible(busy)
         self.cancel.setEnabled(busy)
         self._selection_changed()
+        if not busy and self._resample_pending:      # redraw at the ψ the slider now shows
+            self._resample_pending = False
+            self._psi_timer.start()
 
     def set_progress(self, fraction: float) -> None:
         if fraction > 0 and self.progress.maximum() == 0:
@@ -157,9 +164,14 @@ class SamplerDialog(QDialog):
         """A plain click on a sample opens it; Ctrl (or Shift, Cmd) + click picks it for a walk.
         The grid never toggles a pick itself, so opening a sample leaves the picks as they were."""
         kind = event.type()
-        if obj is self.grid.viewport() and kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease,
-                                                    QEvent.MouseButtonDblClick):
+        if obj is not self.grid.viewport():
+            return super().eventFilter(obj, event)
+        if kind == QEvent.MouseMove and event.buttons() & Qt.LeftButton:
+            return True                              # a drag would pick every sample it crosses
+        if kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease, QEvent.MouseButtonDblClick):
             item = self.grid.itemAt(event.position().toPoint())
+            if kind == QEvent.MouseButtonPress:
+                self._pressed = None
             if item is None or event.button() != Qt.LeftButton:
                 return super().eventFilter(obj, event)
             row = self.grid.row(item)
@@ -173,6 +185,10 @@ class SamplerDialog(QDialog):
                 self._pick(row)
             return True
         return super().eventFilter(obj, event)
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        """Return (or Enter) on the current sample opens it, as a click does."""
+        self._pick(self.grid.row(item))
 
     def _pick(self, index: int) -> None:
         self.open_requested.emit(index)
@@ -217,7 +233,9 @@ class SamplerDialog(QDialog):
 
     def _resample(self) -> None:
         entries = self.entries()
-        if entries and not self._busy:
+        if entries and self._busy:
+            self._resample_pending = True
+        elif entries:
             self.resample_requested.emit(entries, self.truncation())
 
     def _more(self) -> None:

@@ -217,6 +217,23 @@ def test_a_file_made_while_encoding_is_not_replaced(tmp_path, make_image, monkey
     assert fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["new.png", "out.png"]
 
 
+def test_no_replace_write_edge_cases(tmp_path, make_image, monkeypatch):
+    """A part file that cannot be removed after the link (held open, on Windows) does not
+    turn a written photo into an error; a link failing for another reason (a full disk) fails
+    the write rather than falling back to check-then-rename."""
+    from restora.engine.imageio import files
+
+    real_unlink = os.unlink
+    monkeypatch.setattr(files.os, "unlink", lambda p: (_ for _ in ()).throw(PermissionError(13, "in use")))
+    out = write_image(tmp_path / "w.png", Photo(make_image(8, 8)))
+    assert read_image(out).pixels.shape == (8, 8, 3)
+    monkeypatch.setattr(files.os, "unlink", real_unlink)
+    monkeypatch.setattr(files.os, "link", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(BadInputError, match="No space left"):
+        write_image(tmp_path / "full.png", Photo(make_image(8, 8)))
+    assert not (tmp_path / "full.png").exists()
+
+
 def test_failed_write_leaves_nothing(tmp_path, make_image, monkeypatch):
     def broken_fsync(_fd):
         raise OSError(28, "No space left on device")

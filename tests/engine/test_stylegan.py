@@ -677,6 +677,35 @@ def test_listing_a_folder_keeps_no_weights_and_use_reads_them_again(tmp_path, we
     assert reg.get("up", "upscale").process is not None
 
 
+def test_a_file_added_by_path_keeps_no_weights_until_used(tmp_path, weights):
+    nv = write_nvlabs_pickle(tmp_path / "elsewhere.pkl", CFG, weights)
+    reg = _registry(tmp_path)
+    info = reg.add_file(nv)
+    reg.models()
+    assert reg._files[nv.resolve()][1].net is None
+    assert generate(model=info.name, seed=2, device="cpu", registry=reg)[0].shape == (16, 16, 3)
+
+
+def test_a_copy_keeping_the_old_time_and_size_is_read_anew(tmp_path, weights):
+    """cp -p / rsync -t keep the modification time and size: the registry still sees another file."""
+    import os
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    nv = write_nvlabs_pickle(folder / "faces.pkl", CFG, weights)
+    reg = Registry(user_dir=folder, include_builtin=False)
+    first = generate(model="faces", seed=3, device="cpu", registry=reg)[0]
+    other = write_nvlabs_pickle(tmp_path / "other.pkl", CFG, random_weights(CFG, seed=7))
+    assert other.stat().st_size == nv.stat().st_size
+    st = nv.stat()
+    shutil.copyfile(other, folder / "new.tmp")
+    os.utime(folder / "new.tmp", ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(folder / "new.tmp", nv)
+    again = generate(model="faces", seed=3, device="cpu", registry=reg)[0]
+    assert not np.array_equal(first, again)
+
+
 def test_a_pickle_changed_after_listing_is_refused_not_misread(tmp_path, weights):
     folder = tmp_path / "models"
     folder.mkdir()

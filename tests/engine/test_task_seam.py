@@ -78,6 +78,26 @@ def test_recipe_replays_bit_for_bit_and_survives_json(make_image, reg, tmp_path)
     assert np.array_equal(replay(joined, img, registry=reg)[0], c.images[0])
 
 
+def test_a_recipe_file_made_meanwhile_is_not_replaced(make_image, reg, tmp_path, monkeypatch):
+    import pytest
+
+    from restora.engine import BadInputError
+    from restora.engine import recipe as recipe_module
+
+    step = run_task("denoise", make_image(20, 20, 3), {"sigma": 10}, model="nlm", registry=reg).step
+    target = tmp_path / "r.json"
+    real = recipe_module.recipe_dict
+
+    def racing(steps):
+        target.write_text("theirs")     # another program, between the check and the write
+        return real(steps)
+
+    monkeypatch.setattr(recipe_module, "recipe_dict", racing)
+    with pytest.raises(BadInputError, match="already exists"):
+        save_recipe(target, [step])
+    assert target.read_text() == "theirs"
+
+
 def test_masks_round_trip_packed():
     mask = np.zeros((37, 53), bool)
     mask[3:9, 4:40] = True

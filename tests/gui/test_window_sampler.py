@@ -104,6 +104,42 @@ def test_picks_keep_their_order_and_a_third_replaces_the_oldest(gan_window, qtbo
     assert dialog.picked() == [1] and not dialog.walk.isEnabled()
 
 
+def test_a_drag_picks_nothing_and_a_stale_press_opens_nothing(gan_window, qtbot):
+    window = gan_window
+    dialog = _run_sampler(window, qtbot)
+    qtbot.waitExposed(dialog)
+    grid, docs = dialog.grid, len(window.documents)
+    at = lambda row: grid.visualItemRect(grid.item(row)).center()  # noqa: E731
+    qtbot.mousePress(grid.viewport(), Qt.LeftButton, Qt.NoModifier, at(0))
+    for row in (1, 2):
+        qtbot.mouseMove(grid.viewport(), at(row))
+    qtbot.mouseRelease(grid.viewport(), Qt.LeftButton, Qt.NoModifier, at(2))
+    assert dialog.picked() == [] and len(window.documents) == docs
+    qtbot.mousePress(grid.viewport(), Qt.LeftButton, Qt.NoModifier, at(1))   # pressed on 1 ...
+    qtbot.mouseRelease(grid.viewport(), Qt.LeftButton, Qt.NoModifier, at(0))  # ... let go on 0
+    qtbot.mousePress(grid.viewport(), Qt.LeftButton, Qt.ControlModifier, at(1))
+    qtbot.mouseRelease(grid.viewport(), Qt.LeftButton, Qt.NoModifier, at(1))
+    assert dialog.picked() == [1] and len(window.documents) == docs
+    grid.setCurrentRow(2)
+    qtbot.keyClick(grid, Qt.Key_Return)                   # Return opens the current sample
+    assert len(window.documents) == docs + 1 and window.current_document().title == "Generated seed 12"
+    before = len(dialog.results)
+    qtbot.keyClick(dialog.steps, Qt.Key_Return)           # and in Steps it samples nothing
+    assert window.job is None and len(dialog.results) == before
+
+
+def test_a_truncation_change_during_a_job_is_drawn_after_it(gan_window, qtbot):
+    window = gan_window
+    dialog = _run_sampler(window, qtbot)
+    dialog.more.click()                                   # busy now
+    dialog.set_busy(True, "Sampling…")
+    dialog.psi.setValue(int(0.4 * PSI_STEPS))
+    dialog._resample()                                    # the slider's timer fires mid-job
+    qtbot.waitUntil(lambda: "ψ 0.4" in dialog.results[0].label, timeout=20000)
+    _wait_idle(window, qtbot, dialog)
+    assert all("ψ 0.4" in r.label for r in dialog.results) and len(dialog.results) == 6
+
+
 def test_truncation_redraws_walks_too(gan_window, qtbot):
     window = gan_window
     dialog = _run_sampler(window, qtbot)

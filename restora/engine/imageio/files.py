@@ -3,6 +3,7 @@ cancelled write never leaves a half-written file. Also what may name an output a
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -59,18 +60,27 @@ def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None, repl
         raise
 
 
+#: what os.link says where a file system has no hard links (FAT, exFAT, some network shares;
+#: Windows: ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED): only then check-and-rename instead
+_NO_LINKS_ERRNO = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV}
+_NO_LINKS_WINERROR = {1, 50}
+
+
 def _place_new(tmp: str, path: Path) -> None:
     """Put the finished part file at ``path`` only if nothing is there (atomically)."""
     try:
         os.link(tmp, path)
     except FileExistsError:
         raise
-    except OSError:   # no hard links here (FAT, some network shares): check, then rename
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS_ERRNO and getattr(exc, "winerror", None) not in _NO_LINKS_WINERROR:
+            raise   # a full disk, an I/O error: the write fails, it does not lose the no-replace rule
         if os.path.lexists(path):
             raise FileExistsError(17, "File exists", str(path)) from None
         os.replace(tmp, path)
         return
-    os.unlink(tmp)
+    with contextlib.suppress(OSError):   # the photo is in place; a part file held open (an
+        os.unlink(tmp)                   # indexer, on Windows) is swept later
 
 
 def as_path(path) -> Path:

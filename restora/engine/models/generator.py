@@ -189,11 +189,12 @@ class TorchScriptGenerator(Generator):
 
     def _probe_range(self, dim: int, device) -> tuple[float, float]:
         """The output range of a module that does not declare one, decided once from fixed
-        latents (seeds 0..7): guessed from each batch instead, a seed's pixels would depend
-        on which seeds share its batch. Anything clearly below zero means tanh's [-1, 1]."""
+        latents (seeds 0 .. batch-1, one batch, so no more memory than sampling): guessed from
+        each batch instead, a seed's pixels would depend on which seeds share its batch.
+        Anything clearly below zero means tanh's [-1, 1]."""
         import torch
 
-        z = torch.stack([self.latent(s, dim) for s in range(8)]).to(device)
+        z = torch.stack([self.latent(s, dim) for s in range(self.batch)]).to(device)
         out = self._forward(z)
         return (-1.0, 1.0) if float(out.min()) < -0.01 else (0.0, 1.0)
 
