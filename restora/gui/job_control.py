@@ -269,7 +269,7 @@ class JobControlMixin:
         dialog, mode, _model, _count = self._sampling
         if dialog is None or dialog not in self._samples:   # closed meanwhile
             return
-        dialog.set_results(results, append=mode in ("more", "walk"))
+        dialog.set_results(results, append=mode in ("more", "walk"), redraw=mode == "resample")
 
     def _show_variants(self, doc: Document, results: list) -> None:
         text = "Click the variant to keep (the others are discarded)."

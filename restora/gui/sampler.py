@@ -117,11 +117,15 @@ class SamplerDialog(QDialog):
     def truncation(self) -> float:
         return self.psi.value() / PSI_STEPS
 
-    def set_results(self, results: list, append: bool = False) -> None:
-        """Show ``results`` (replacing the grid, or after it)."""
+    def set_results(self, results: list, append: bool = False, redraw: bool = False) -> None:
+        """Show ``results`` (replacing the grid, or after it). ``redraw``: the same grid at
+        another truncation, so the picks stay on the same rows."""
+        keep = self._picks if redraw and len(results) == len(self.results) else []
         if not append:
             self._picks = []
+            self.grid.blockSignals(True)
             self.grid.clear()
+            self.grid.blockSignals(False)
             self.results = []
         for r in results:
             item = QListWidgetItem(QPixmap.fromImage(r.thumbnail), r.label.replace("Generated ", ""))
@@ -129,6 +133,12 @@ class SamplerDialog(QDialog):
             item.setToolTip(r.label)
             self.grid.addItem(item)
             self.results.append(r)
+        if keep:
+            self.grid.blockSignals(True)
+            for row in keep:
+                self.grid.item(row).setSelected(True)
+            self.grid.blockSignals(False)
+            self._picks = list(keep)
         self._selection_changed()
 
     def set_busy(self, busy: bool, text: str = "") -> None:

@@ -154,6 +154,7 @@ def test_truncation_redraws_walks_too(gan_window, qtbot):
     qtbot.waitUntil(lambda: "ψ 0.5" in dialog.results[-1].label, timeout=20000)
     _wait_idle(window, qtbot, dialog)
     assert dialog.entries() == [10, 11, 12, (10, 11, 3)] and len(dialog.results) == 6
+    assert dialog.picked() == [0, 1] and dialog.walk.isEnabled()          # the picks stay
     walk = dialog.results[3:]
     assert [r.label for r in walk] == ["Walk 10→11 %d/3 ψ 0.5" % i for i in (1, 2, 3)]
     assert np.array_equal(walk[0].pixels, dialog.results[0].pixels)    # ends: the seeds at the new ψ
