@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Optional, Union
 
+from .device import release_cached_memory
 from .jobs import ModelError, UntrustedCodeError
 from .models.base import TASKS, ModelInfo, printable
 from .models.builtin import builtin_models
@@ -44,7 +45,6 @@ class Registry:
             self._fixed.update({m.info.name: m for m in builtin_models()})
         self._files: dict[Path, tuple[Optional[tuple[int, ...]], AnyModel]] = {}
         self._extra_paths: list[Path] = []
-        self._released = False   # a listing dropped weights it read: hand the memory back
         #: user files that could not be read at the last listing: path → message
         self.problems: dict[Path, str] = {}
         #: program files among them that only wait for the person's trust: path → error
@@ -62,16 +62,20 @@ class Registry:
         with self._lock:
             infos = [m.info for m in self._fixed.values()]
             self.problems, self.untrusted = {}, {}
+            dropped = False
             for path in self.user_files():
                 try:
-                    infos.append(self._listed(path).info)
+                    model, fresh = self._listed(path)
+                    infos.append(model.info)
+                    dropped |= fresh
                 except UntrustedCodeError as exc:
                     self.problems[path], self.untrusted[path] = str(exc), exc
                 except ModelError as exc:
                     self.problems[path] = str(exc)
                 except (OSError, ValueError) as exc:   # an unreadable entry of the folder
                     self.problems[path] = f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
-            self._hand_back()
+            if dropped:   # hand the freed weights back to the system
+                release_cached_memory()
         order = {"classical": 1, "builtin": 0, "user": 2}
         infos.sort(key=lambda i: (TASKS.index(i.task), order[i.source], i.name))
         return [i for i in infos if task is None or i.task == task]
@@ -143,34 +147,26 @@ class Registry:
                 return model
         raise ModelError(f"unknown model '{name_or_path}': see `restora models`, or pass a model file path")
 
-    def _listed(self, path: Path) -> AnyModel:
-        """A user file's model, for the list: one read only to be listed keeps no weights (a
-        folder of StyleGAN pickles would hold hundreds of MB each); the first use reads the
-        file again. A model already in use keeps its weights."""
+    def _listed(self, path: Path) -> tuple[AnyModel, bool]:
+        """A user file's model, for the list, and whether it was read just now: one read only
+        to be listed keeps no weights (a folder of StyleGAN pickles would hold hundreds of MB
+        each); the first use reads the file again. A model already in use keeps its weights."""
         known = self._files.get(path)
         model = self._from_file(path)
-        if known is None or known[1] is not model:
+        fresh = known is None or known[1] is not model
+        if fresh:
             model.unload()
-            self._released = True
-        return model
-
-    def _hand_back(self) -> None:
-        """After listing dropped weights it read: give the freed memory back to the system."""
-        if self._released:
-            self._released = False
-            from .device import release_cached_memory
-
-            release_cached_memory()
+        return model, fresh
 
     def _from_file(self, path: Path) -> AnyModel:
         st = path.stat() if path.exists() else None
         # ctime and inode too: a copy that keeps the old time and size (cp -p, rsync -t) is another file
-        mtime = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino) if st else None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino) if st else None
         cached = self._files.get(path)
-        if cached and cached[0] == mtime:
+        if cached and cached[0] == stamp:
             return cached[1]
         model = load_model_file(path)
-        self._files[path] = (mtime, model)
+        self._files[path] = (stamp, model)
         return model
 
     def add_file(self, path: Union[str, Path]) -> ModelInfo:
@@ -178,8 +174,9 @@ class Registry:
         try:
             path = Path(path).expanduser().resolve()
             with self._lock:
-                model = self._listed(path)   # checked and listed; its weights wait for first use
-                self._hand_back()
+                model, fresh = self._listed(path)   # checked and listed; its weights wait for first use
+                if fresh:
+                    release_cached_memory()
         except (OSError, ValueError) as exc:
             raise ModelError(f"{printable(path, 200)}: cannot open the model "
                              f"({getattr(exc, 'strerror', None) or exc})") from exc
@@ -212,8 +209,6 @@ class Registry:
 
     def unload_all(self) -> None:
         """Drop loaded weights everywhere (they reload on next use) and free device caches."""
-        from .device import release_cached_memory
-
         with self._lock:
             for model in list(self._fixed.values()) + [m for _t, m in self._files.values()]:
                 model.unload()

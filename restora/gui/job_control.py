@@ -16,7 +16,7 @@ from .display import array_to_mask
 from .document import Document
 from .model_panel import TASK_LABELS
 from .sampler import SamplerDialog
-from .worker import Worker
+from .worker import Worker, show_fraction
 
 
 class JobControlMixin:
@@ -186,11 +186,8 @@ class JobControlMixin:
             self.elapsed_label.setText(f"{self.job_label} · {self.job.elapsed():.1f} s")
 
     def _on_progress(self, fraction: float) -> None:
-        if fraction > 0 and self.status_progress.maximum() == 0:
-            self.status_progress.setRange(0, 1000)
-            self.panel.progress.setRange(0, 1000)
-        self.status_progress.setValue(int(fraction * 1000))
-        self.panel.set_progress(fraction)
+        show_fraction(self.status_progress, fraction)
+        show_fraction(self.panel.progress, fraction)
 
     def _job_done(self, worker: Worker, result) -> None:
         doc, task, seconds = self.job_doc, self.job_task, worker.elapsed()

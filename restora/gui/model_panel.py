@@ -348,9 +348,6 @@ class ModelPanel(QWidget):
             self.status.setText(text)
         self._update_enabled()
 
-    def set_progress(self, fraction: float) -> None:
-        self.progress.setValue(int(fraction * 1000))
-
     # --- internals -------------------------------------------------------------------------
     def _fill_list(self) -> None:
         task = self.task()

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout)
 
+from .worker import show_fraction
+
 HINT = ("Click a sample to open it as a new photo. Ctrl+click two samples, then Walk, for a walk "
         "from the first to the second.")
 PICK_MODIFIERS = Qt.ControlModifier | Qt.ShiftModifier | Qt.MetaModifier
@@ -156,9 +158,7 @@ class SamplerDialog(QDialog):
             self._psi_timer.start()
 
     def set_progress(self, fraction: float) -> None:
-        if fraction > 0 and self.progress.maximum() == 0:
-            self.progress.setRange(0, 1000)
-        self.progress.setValue(int(fraction * 1000))
+        show_fraction(self.progress, fraction)
 
     def cancelling(self) -> None:
         self.cancel.setEnabled(False)

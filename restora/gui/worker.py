@@ -191,3 +191,11 @@ def wait_all(ms: int = 30000) -> None:
         w.wait(ms)
     from PySide6.QtCore import QCoreApplication
     QCoreApplication.processEvents()
+
+
+def show_fraction(bar, fraction: float) -> None:
+    """A job's progress on a QProgressBar: busy (range 0..0, set when the job starts) until
+    the first report above zero, then 0..1000."""
+    if fraction > 0 and bar.maximum() == 0:
+        bar.setRange(0, 1000)
+    bar.setValue(int(fraction * 1000))
