@@ -47,24 +47,29 @@ def write_file(res: int, folder: Path) -> Path:
     return write_nvlabs_pickle(folder / f"stylegan2-config-f-{res}.pkl", cfg, random_weights(cfg))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM belongs to the process image, so unlike
-    ru_maxrss it does not inherit the parent's peak across the exec."""
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), NaN elsewhere."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the process image, so unlike
+    ru_maxrss it does not inherit the parent's peak across the exec (ru_maxrss elsewhere)."""
+    peak = _status_mb("VmHWM")
+    if peak == peak:
+        return peak
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mb("VmRSS")
 
 
 def run_listing(folder: str) -> dict:
